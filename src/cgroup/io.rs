@@ -1,0 +1,194 @@
+//! Block I/O per device and block I/O limits of a cgroup (v1 `blkio.*`, v2 `io.*`).
+
+use std::collections::BTreeMap;
+
+use super::parse::{self, DeviceNumber, Limit, NestedLine, ParseError};
+use super::{Cgroup, CgroupError, Controller};
+
+/// Bytes and operations one cgroup did on one device.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeviceIo {
+    pub read_bytes: Option<u64>,
+    pub write_bytes: Option<u64>,
+    pub reads: Option<u64>,
+    pub writes: Option<u64>,
+}
+
+/// Throttling limits on one device; `Unlimited` where that direction is not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceLimits {
+    pub read_bps: Limit,
+    pub write_bps: Limit,
+    pub read_iops: Limit,
+    pub write_iops: Limit,
+}
+
+impl Default for DeviceLimits {
+    fn default() -> Self {
+        DeviceLimits {
+            read_bps: Limit::Unlimited,
+            write_bps: Limit::Unlimited,
+            read_iops: Limit::Unlimited,
+            write_iops: Limit::Unlimited,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IoLimits {
+    /// Proportional weight: v1 `blkio.weight` (10–1000), v2 `io.weight` default (1–10000);
+    /// the BFQ files where the plain ones are absent.
+    pub weight: Option<u64>,
+    /// Devices with at least one throttling limit.
+    pub devices: BTreeMap<DeviceNumber, DeviceLimits>,
+}
+
+/// v1 statistics files, in order of preference. The throttle files count all I/O but only
+/// on devices that have a throttle rule on this kernel; CFQ's (kernels before 5.0) and
+/// BFQ's count only on devices using that scheduler. The first pair with any device wins.
+const V1_STAT_FILES: [(&str, &str); 3] = [
+    (
+        "blkio.throttle.io_service_bytes_recursive",
+        "blkio.throttle.io_serviced_recursive",
+    ),
+    (
+        "blkio.bfq.io_service_bytes_recursive",
+        "blkio.bfq.io_serviced_recursive",
+    ),
+    ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
+];
+
+pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, CgroupError> {
+    if cgroup.is_unified() {
+        return Ok(cgroup
+            .read(Controller::Blkio, "io.stat", v2_io_stat)?
+            .unwrap_or_default());
+    }
+    for (bytes_file, ops_file) in V1_STAT_FILES {
+        let mut devices = BTreeMap::new();
+        cgroup.read(Controller::Blkio, bytes_file, |text| {
+            for (device, operation, value) in parse::v1_blkio_stat(text)? {
+                let io: &mut DeviceIo = devices.entry(device).or_default();
+                match operation {
+                    "Read" => io.read_bytes = Some(value),
+                    "Write" => io.write_bytes = Some(value),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })?;
+        if devices.is_empty() {
+            continue;
+        }
+        cgroup.read(Controller::Blkio, ops_file, |text| {
+            for (device, operation, value) in parse::v1_blkio_stat(text)? {
+                let io: &mut DeviceIo = devices.entry(device).or_default();
+                match operation {
+                    "Read" => io.reads = Some(value),
+                    "Write" => io.writes = Some(value),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })?;
+        return Ok(devices);
+    }
+    Ok(BTreeMap::new())
+}
+
+fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError> {
+    let mut devices = BTreeMap::new();
+    for line in parse::nested_keyed(text)? {
+        devices.insert(
+            DeviceNumber::parse(line.head)?,
+            DeviceIo {
+                read_bytes: line.get_u64("rbytes")?,
+                write_bytes: line.get_u64("wbytes")?,
+                reads: line.get_u64("rios")?,
+                writes: line.get_u64("wios")?,
+            },
+        );
+    }
+    Ok(devices)
+}
+
+fn v2_io_max(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceLimits>, ParseError> {
+    let mut devices = BTreeMap::new();
+    for line in parse::nested_keyed(text)? {
+        devices.insert(DeviceNumber::parse(line.head)?, v2_device_limits(&line)?);
+    }
+    Ok(devices)
+}
+
+fn v2_device_limits(line: &NestedLine) -> Result<DeviceLimits, ParseError> {
+    Ok(DeviceLimits {
+        read_bps: line.get_limit("rbps")?,
+        write_bps: line.get_limit("wbps")?,
+        read_iops: line.get_limit("riops")?,
+        write_iops: line.get_limit("wiops")?,
+    })
+}
+
+/// The v1 throttle files, and which field of `DeviceLimits` each sets.
+pub const V1_LIMIT_FILES: [(&str, fn(&mut DeviceLimits) -> &mut Limit); 4] = [
+    ("blkio.throttle.read_bps_device", |d| &mut d.read_bps),
+    ("blkio.throttle.write_bps_device", |d| &mut d.write_bps),
+    ("blkio.throttle.read_iops_device", |d| &mut d.read_iops),
+    ("blkio.throttle.write_iops_device", |d| &mut d.write_iops),
+];
+
+pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
+    let b = Controller::Blkio;
+    if cgroup.is_unified() {
+        return Ok(IoLimits {
+            weight: cgroup
+                .read_first(b, &["io.weight", "io.bfq.weight"], parse::io_weight_default)?
+                .flatten(),
+            devices: cgroup.read(b, "io.max", v2_io_max)?.unwrap_or_default(),
+        });
+    }
+    let mut devices: BTreeMap<DeviceNumber, DeviceLimits> = BTreeMap::new();
+    for (file, field) in V1_LIMIT_FILES {
+        for (device, value) in cgroup
+            .read(b, file, parse::v1_device_values)?
+            .unwrap_or_default()
+        {
+            *field(devices.entry(device).or_default()) = Limit::Value(value);
+        }
+    }
+    Ok(IoLimits {
+        weight: cgroup.read_first(
+            b,
+            &["blkio.weight", "blkio.bfq.weight"],
+            parse::single_u64,
+        )?,
+        devices,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_io_stat_per_device() {
+        let devices =
+            v2_io_stat("8:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n").unwrap();
+        let io = &devices[&DeviceNumber { major: 8, minor: 0 }];
+        assert_eq!(io.read_bytes, Some(1024));
+        assert_eq!(io.writes, Some(2));
+        assert!(v2_io_stat("sda rbytes=1\n").is_err());
+    }
+
+    #[test]
+    fn v2_io_max_per_device() {
+        let devices = v2_io_max("254:0 rbps=max wbps=10485760 riops=100 wiops=max\n").unwrap();
+        let limits = devices[&DeviceNumber {
+            major: 254,
+            minor: 0,
+        }];
+        assert_eq!(limits.read_bps, Limit::Unlimited);
+        assert_eq!(limits.write_bps, Limit::Value(10485760));
+        assert_eq!(limits.read_iops, Limit::Value(100));
+    }
+}

@@ -1,0 +1,412 @@
+//! Pure parsers for the file formats the kernel uses in cgroupfs.
+//!
+//! The formats are defined in the kernel's `Documentation/admin-guide/cgroup-v2.rst`
+//! ("Interface Files: Conventions") and the v1 controller documents. Every function here
+//! takes the file's text and nothing else, so it can be tested on inline strings.
+
+use std::fmt;
+
+/// Why a file's text could not be understood. The caller adds the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn bad(what: impl Into<String>) -> ParseError {
+    ParseError(what.into())
+}
+
+/// A block device number, as `major:minor` in cgroup files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceNumber {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl DeviceNumber {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let (major, minor) = text
+            .split_once(':')
+            .ok_or_else(|| bad(format!("{text:?} is not a major:minor device number")))?;
+        let number = |part: &str| {
+            part.parse::<u32>()
+                .map_err(|_| bad(format!("{text:?} is not a major:minor device number")))
+        };
+        Ok(DeviceNumber {
+            major: number(major)?,
+            minor: number(minor)?,
+        })
+    }
+}
+
+impl fmt::Display for DeviceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+fn parse_u64(text: &str) -> Result<u64, ParseError> {
+    text.parse::<u64>()
+        .map_err(|_| bad(format!("{text:?} is not an unsigned integer")))
+}
+
+/// A file holding one unsigned integer (`memory.current`, `pids.current`, ...).
+pub fn single_u64(text: &str) -> Result<u64, ParseError> {
+    parse_u64(text.trim())
+}
+
+/// A limit read from a cgroup file. (A file that is not there is `None` around this,
+/// never `Unlimited`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Unlimited,
+    Value(u64),
+}
+
+impl Limit {
+    /// The number Prometheus sees: unlimited is 0, as cAdvisor reports it.
+    pub fn or_zero(self) -> u64 {
+        match self {
+            Limit::Unlimited => 0,
+            Limit::Value(value) => value,
+        }
+    }
+}
+
+/// A limit as the kernel writes it: a number, or `max` (v2) / `-1` (v1 quotas) for none.
+pub fn limit(text: &str) -> Result<Limit, ParseError> {
+    match text.trim() {
+        "max" | "-1" => Ok(Limit::Unlimited),
+        number => parse_u64(number).map(Limit::Value),
+    }
+}
+
+/// v1 memory limits have no "max" word: an unset limit reads as the largest page-aligned
+/// `i64` (`9223372036854771712` with 4 KiB pages). Anything that large is unlimited.
+pub fn v1_memory_limit(text: &str) -> Result<Limit, ParseError> {
+    const UNLIMITED_FROM: u64 = 1 << 62;
+    let value = single_u64(text)?;
+    Ok(if value < UNLIMITED_FROM {
+        Limit::Value(value)
+    } else {
+        Limit::Unlimited
+    })
+}
+
+/// A "flat keyed" file: one `key value` pair per line (`memory.stat`, `cpu.stat`,
+/// `memory.events`, v1 `memory.oom_control`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlatKeyed<'a> {
+    pairs: Vec<(&'a str, u64)>,
+}
+
+impl<'a> FlatKeyed<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, ParseError> {
+        let mut pairs = Vec::new();
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            let mut words = line.split_whitespace();
+            let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
+                return Err(bad(format!("line {line:?} is not \"key value\"")));
+            };
+            pairs.push((key, parse_u64(value)?));
+        }
+        Ok(FlatKeyed { pairs })
+    }
+
+    /// The value of `key`; `None` when this kernel does not write that key.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.pairs
+            .iter()
+            .find_map(|(k, v)| (*k == key).then_some(*v))
+    }
+}
+
+/// One line of a "nested keyed" file: a leading word (`8:0`, `some`, `default`) followed by
+/// `key=value` pairs (`io.stat`, `io.max`, `*.pressure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedLine<'a> {
+    pub head: &'a str,
+    pub pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> NestedLine<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.pairs
+            .iter()
+            .find_map(|(k, v)| (*k == key).then_some(*v))
+    }
+
+    /// The limit under `key`; a key the kernel did not write is unlimited.
+    pub fn get_limit(&self, key: &str) -> Result<Limit, ParseError> {
+        self.get(key).map_or(Ok(Limit::Unlimited), limit)
+    }
+
+    pub fn get_u64(&self, key: &str) -> Result<Option<u64>, ParseError> {
+        self.get(key).map(parse_u64).transpose()
+    }
+}
+
+pub fn nested_keyed(text: &str) -> Result<Vec<NestedLine<'_>>, ParseError> {
+    let mut lines = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let mut words = line.split_whitespace();
+        let head = words.next().unwrap_or_default();
+        let mut pairs = Vec::new();
+        for word in words {
+            let (key, value) = word
+                .split_once('=')
+                .ok_or_else(|| bad(format!("{word:?} in line {line:?} is not key=value")))?;
+            pairs.push((key, value));
+        }
+        lines.push(NestedLine { head, pairs });
+    }
+    Ok(lines)
+}
+
+/// v1 blkio statistics (`blkio.throttle.io_service_bytes_recursive` and friends):
+/// `8:0 Read 4096` lines per device and operation, then a `Total N` line.
+/// Returns `(device, operation, value)` for the per-device lines.
+pub fn v1_blkio_stat(text: &str) -> Result<Vec<(DeviceNumber, &str, u64)>, ParseError> {
+    let mut entries = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Total", value] => {
+                parse_u64(value)?;
+            }
+            [device, operation, value] => {
+                entries.push((DeviceNumber::parse(device)?, *operation, parse_u64(value)?));
+            }
+            _ => return Err(bad(format!("line {line:?} is not \"major:minor Op value\""))),
+        }
+    }
+    Ok(entries)
+}
+
+/// v1 per-device settings (`blkio.throttle.write_bps_device`, `blkio.weight_device`):
+/// `8:0 10485760` lines.
+pub fn v1_device_values(text: &str) -> Result<Vec<(DeviceNumber, u64)>, ParseError> {
+    let mut entries = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [device, value] = words.as_slice() else {
+            return Err(bad(format!("line {line:?} is not \"major:minor value\"")));
+        };
+        entries.push((DeviceNumber::parse(device)?, parse_u64(value)?));
+    }
+    Ok(entries)
+}
+
+/// A CPU list (`cpuset.cpus`): `0-3,8,10-11`. Returns how many CPUs it names; an empty
+/// list (a v2 cpuset that inherits its parent's) is 0.
+pub fn cpu_list_len(text: &str) -> Result<u64, ParseError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let mut count = 0u64;
+    for range in text.split(',') {
+        match range.split_once('-') {
+            None => {
+                parse_u64(range)?;
+                count = count.saturating_add(1);
+            }
+            Some((first, last)) => {
+                let (first, last) = (parse_u64(first)?, parse_u64(last)?);
+                if last < first {
+                    return Err(bad(format!("CPU range {range:?} runs backwards")));
+                }
+                count = count.saturating_add((last - first).saturating_add(1));
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// v2 `cpu.max`: `$MAX $PERIOD`, where `$MAX` may be `max`. Returns (quota, period) in µs.
+pub fn cpu_max(text: &str) -> Result<(Limit, u64), ParseError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [quota, period] => Ok((limit(quota)?, parse_u64(period)?)),
+        // Writing only the quota is allowed; the kernel still prints both, but be lenient.
+        [quota] => Ok((limit(quota)?, 100_000)),
+        _ => Err(bad(format!("{:?} is not \"$MAX $PERIOD\"", text.trim()))),
+    }
+}
+
+/// v2 `io.weight` / `io.bfq.weight`: `default 100` then optional `8:0 200` lines.
+/// Returns the default weight.
+pub fn io_weight_default(text: &str) -> Result<Option<u64>, ParseError> {
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["default", value] = words.as_slice() {
+            return parse_u64(value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Total stall time of a pressure file (`cpu.pressure`, ...), in microseconds:
+/// (`some` total, `full` total). See the kernel's `Documentation/accounting/psi.rst`.
+pub fn pressure_totals(text: &str) -> Result<(Option<u64>, Option<u64>), ParseError> {
+    let mut some = None;
+    let mut full = None;
+    for line in nested_keyed(text)? {
+        let total = line.get_u64("total")?;
+        match line.head {
+            "some" => some = total,
+            "full" => full = total,
+            _ => {}
+        }
+    }
+    Ok((some, full))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn single_values_and_limits() {
+        assert_eq!(single_u64("42\n"), Ok(42));
+        assert!(single_u64("forty").is_err());
+        assert_eq!(limit("max\n"), Ok(Limit::Unlimited));
+        assert_eq!(limit("-1\n"), Ok(Limit::Unlimited));
+        assert_eq!(limit("50000\n"), Ok(Limit::Value(50000)));
+        assert_eq!(Limit::Unlimited.or_zero(), 0);
+        assert_eq!(v1_memory_limit("9223372036854771712\n"), Ok(Limit::Unlimited));
+        assert_eq!(v1_memory_limit("67108864\n"), Ok(Limit::Value(67108864)));
+    }
+
+    #[test]
+    fn flat_keyed_reads_known_keys_and_ignores_others() {
+        let stat = FlatKeyed::parse("usage_usec 31604\nuser_usec 11856\nnew_key 7\n").unwrap();
+        assert_eq!(stat.get("usage_usec"), Some(31604));
+        assert_eq!(stat.get("user_usec"), Some(11856));
+        assert_eq!(stat.get("throttled_usec"), None);
+        assert!(FlatKeyed::parse("usage_usec\n").is_err());
+        assert!(FlatKeyed::parse("usage_usec x\n").is_err());
+    }
+
+    #[test]
+    fn nested_keyed_reads_io_stat_and_io_max() {
+        let lines = nested_keyed(
+            "8:0 rbytes=90112 wbytes=4096 rios=7 wios=1 dbytes=0 dios=0\n\
+             254:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
+        )
+        .unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].head, "8:0");
+        assert_eq!(lines[0].get_u64("rbytes"), Ok(Some(90112)));
+        assert_eq!(lines[1].get_u64("wios"), Ok(Some(4)));
+        let max = nested_keyed("8:0 rbps=max wbps=10485760 riops=max wiops=max\n").unwrap();
+        assert_eq!(max[0].get_limit("rbps"), Ok(Limit::Unlimited));
+        assert_eq!(max[0].get_limit("wbps"), Ok(Limit::Value(10485760)));
+        assert!(nested_keyed("8:0 rbytes\n").is_err());
+    }
+
+    #[test]
+    fn blkio_v1_stat_lines() {
+        let entries = v1_blkio_stat(
+            "8:0 Read 4096\n8:0 Write 20971520\n8:0 Sync 0\n8:0 Async 0\n8:0 Discard 0\n\
+             8:0 Total 20975616\nTotal 20975616\n",
+        )
+        .unwrap();
+        assert_eq!(entries.len(), 6);
+        assert_eq!(
+            entries[1],
+            (DeviceNumber { major: 8, minor: 0 }, "Write", 20971520)
+        );
+        assert_eq!(v1_blkio_stat("Total 0\n"), Ok(vec![]));
+        assert!(v1_blkio_stat("8:0 Read\n").is_err());
+    }
+
+    #[test]
+    fn device_values_cpu_lists_and_cpu_max() {
+        assert_eq!(
+            v1_device_values("8:0 10485760\n254:0 100\n"),
+            Ok(vec![
+                (DeviceNumber { major: 8, minor: 0 }, 10485760),
+                (DeviceNumber { major: 254, minor: 0 }, 100)
+            ])
+        );
+        assert_eq!(cpu_list_len("0-3,8,10-11\n"), Ok(7));
+        assert_eq!(cpu_list_len("0\n"), Ok(1));
+        assert_eq!(cpu_list_len("\n"), Ok(0));
+        assert!(cpu_list_len("3-1").is_err());
+        assert_eq!(cpu_max("max 100000\n"), Ok((Limit::Unlimited, 100000)));
+        assert_eq!(cpu_max("50000 100000\n"), Ok((Limit::Value(50000), 100000)));
+        assert!(cpu_max("").is_err());
+    }
+
+    #[test]
+    fn io_weight_and_pressure() {
+        assert_eq!(io_weight_default("default 100\n8:0 200\n"), Ok(Some(100)));
+        assert_eq!(io_weight_default(""), Ok(None));
+        let (some, full) = pressure_totals(
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=3399\n\
+             full avg10=0.00 avg60=0.00 avg300=0.00 total=2190\n",
+        )
+        .unwrap();
+        assert_eq!((some, full), (Some(3399), Some(2190)));
+        // cpu.pressure on kernels before 5.13 has no "full" line.
+        assert_eq!(
+            pressure_totals("some avg10=1.00 avg60=0.50 avg300=0.10 total=10\n"),
+            Ok((Some(10), None))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(text in "\\PC*") {
+            let _ = single_u64(&text);
+            let _ = limit(&text);
+            let _ = v1_memory_limit(&text);
+            let _ = FlatKeyed::parse(&text);
+            let _ = nested_keyed(&text);
+            let _ = v1_blkio_stat(&text);
+            let _ = v1_device_values(&text);
+            let _ = cpu_list_len(&text);
+            let _ = cpu_max(&text);
+            let _ = io_weight_default(&text);
+            let _ = pressure_totals(&text);
+            let _ = DeviceNumber::parse(&text);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_file_like_text(
+            text in "([a-z_0-9:=.-]{0,12}( |\\n|=)){0,20}"
+        ) {
+            let _ = FlatKeyed::parse(&text);
+            let _ = nested_keyed(&text);
+            let _ = v1_blkio_stat(&text);
+            let _ = v1_device_values(&text);
+            let _ = cpu_list_len(&text);
+            let _ = pressure_totals(&text);
+        }
+
+        #[test]
+        fn flat_keyed_round_trips(pairs in proptest::collection::vec(("[a-z_]{1,12}", any::<u64>()), 0..20)) {
+            let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+            let parsed = FlatKeyed::parse(&text).unwrap();
+            for (key, _) in &pairs {
+                let first = pairs.iter().find(|(k, _)| k == key).unwrap().1;
+                prop_assert_eq!(parsed.get(key), Some(first));
+            }
+        }
+
+        #[test]
+        fn cpu_list_counts_ranges(ranges in proptest::collection::vec((0u64..512, 0u64..64), 1..8)) {
+            let text: Vec<String> = ranges.iter().map(|(start, len)| format!("{}-{}", start, start + len)).collect();
+            let expected: u64 = ranges.iter().map(|(_, len)| len + 1).sum();
+            prop_assert_eq!(cpu_list_len(&text.join(",")), Ok(expected));
+        }
+    }
+}

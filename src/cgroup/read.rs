@@ -1,0 +1,80 @@
+//! Reading cgroup files: a missing file is "no data" (`Ok(None)`), every other failure is an
+//! error that names the file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::parse::ParseError;
+
+/// A cgroup file that exists but could not be read or understood.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("parsing {path}: {source}")]
+    Parse { path: PathBuf, source: ParseError },
+}
+
+/// The text of a cgroup file, or `None` when the file is not there: this kernel does not
+/// have it, the controller is not enabled, or the cgroup was removed while we read it
+/// (the kernel answers ENODEV for files of a cgroup that is being destroyed).
+pub fn read_text(path: &Path) -> Result<Option<String>, CgroupError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if is_gone(&error) => Ok(None),
+        Err(source) => Err(CgroupError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Reads `path` and parses it with `parse`; `Ok(None)` when the file is missing.
+pub fn read_parsed<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Option<T>, CgroupError> {
+    let Some(text) = read_text(path)? else {
+        return Ok(None);
+    };
+    parse(&text).map(Some).map_err(|source| CgroupError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn is_gone(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(libc::ENODEV)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::parse;
+
+    #[test]
+    fn missing_file_is_no_data_and_bad_text_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("memory.peak");
+        assert!(read_parsed(&missing, parse::single_u64).unwrap().is_none());
+
+        let good = dir.path().join("memory.current");
+        std::fs::write(&good, "4096\n").unwrap();
+        assert_eq!(read_parsed(&good, parse::single_u64).unwrap(), Some(4096));
+
+        let garbled = dir.path().join("pids.current");
+        std::fs::write(&garbled, "lots\n").unwrap();
+        let error = read_parsed(&garbled, parse::single_u64).unwrap_err();
+        assert!(error.to_string().contains("pids.current"), "{error}");
+    }
+
+    #[test]
+    fn a_directory_is_a_read_error_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_text(dir.path()).unwrap_err();
+        assert!(
+            error.to_string().contains(&dir.path().display().to_string()),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Command-line flags, named as Prometheus exporters name them (`--web.listen-address`,
+//! `--path.procfs`, `--collector.<name>`). The collector flags are generated from the
+//! collector registry, so the two cannot disagree.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::collector::{self, Collector};
+use crate::docker::container::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL};
+use crate::logging::{LogFormat, LogLevel};
+
+/// Collectors that are not per-cgroup but can be switched the same way.
+pub const ENGINE_COLLECTOR: &str = "engine";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stevedore",
+    version,
+    about = "Prometheus exporter and limit enforcer for Docker containers: cgroup usage and \
+             limits, engine events, and declared resource limits."
+)]
+pub struct Cli {
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(long = "web.listen-address", default_value = ":9417", global = true)]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
+    pub telemetry_path: String,
+
+    /// Docker Engine address (unix:///path or tcp://host:port).
+    #[arg(
+        long = "docker.host",
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock",
+        global = true
+    )]
+    pub docker_host: String,
+
+    /// Root of the cgroup filesystem.
+    #[arg(long = "path.cgroupfs", default_value = "/sys/fs/cgroup", global = true)]
+    pub cgroupfs: PathBuf,
+
+    /// procfs mountpoint (for mountinfo, partitions and container processes).
+    #[arg(long = "path.procfs", default_value = "/proc", global = true)]
+    pub procfs: PathBuf,
+
+    /// Docker labels to copy onto samples as container_label_<name> (comma-separated or
+    /// repeated; an empty value copies none).
+    #[arg(
+        long = "docker.label-allowlist",
+        value_delimiter = ',',
+        default_values_t = [COMPOSE_PROJECT_LABEL.to_owned(), COMPOSE_SERVICE_LABEL.to_owned()],
+        global = true
+    )]
+    pub label_allowlist: Vec<String>,
+
+    /// Also export cgroups that are not Docker containers, by cgroup path pattern
+    /// (e.g. '/system.slice/*.service'); labelled by id only. Repeatable.
+    #[arg(long = "cgroup.raw", value_name = "GLOB", global = true)]
+    pub raw_cgroups: Vec<String>,
+
+    /// Only log messages at or above this level.
+    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
+    pub log_level: LogLevel,
+
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Filled from the generated `--[no-]collector.<name>` flags.
+    #[arg(skip)]
+    pub enabled_collectors: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect once and print the metrics to stdout (Prometheus text format), then exit.
+    Scrape,
+}
+
+/// Every switchable collector: the per-cgroup ones, then the engine's.
+fn switchable() -> Vec<(&'static str, &'static str, bool)> {
+    let mut list: Vec<(&str, &str, bool)> = collector::ALL
+        .iter()
+        .map(|c: &&Collector| (c.name, c.help, c.enabled_by_default))
+        .collect();
+    list.push((
+        ENGINE_COLLECTOR,
+        "Engine-sourced docker_* families: engine info, container states, events",
+        true,
+    ));
+    list
+}
+
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for (name, help, enabled) in switchable() {
+        let default = if enabled { "enabled" } else { "disabled" };
+        command = command
+            .arg(
+                Arg::new(format!("collector.{name}"))
+                    .long(format!("collector.{name}"))
+                    .help(format!("Enable the {name} collector: {help} (default: {default})."))
+                    .action(ArgAction::SetTrue)
+                    .global(true)
+                    .overrides_with(format!("no-collector.{name}")),
+            )
+            .arg(
+                Arg::new(format!("no-collector.{name}"))
+                    .long(format!("no-collector.{name}"))
+                    .help(format!("Disable the {name} collector."))
+                    .action(ArgAction::SetTrue)
+                    .global(true)
+                    .overrides_with(format!("collector.{name}")),
+            );
+    }
+    command
+}
+
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    from_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    from_matches(&matches)
+}
+
+fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+    let mut cli = Cli::from_arg_matches(matches)?;
+    cli.enabled_collectors = switchable()
+        .into_iter()
+        .filter(|(name, _, enabled)| {
+            if matches.get_flag(&format!("collector.{name}")) {
+                true
+            } else if matches.get_flag(&format!("no-collector.{name}")) {
+                false
+            } else {
+                *enabled
+            }
+        })
+        .map(|(name, _, _)| name.to_owned())
+        .collect();
+    cli.label_allowlist.retain(|label| !label.is_empty());
+    Ok(cli)
+}
+
+impl Cli {
+    pub fn collector_enabled(&self, name: &str) -> bool {
+        self.enabled_collectors.iter().any(|enabled| enabled == name)
+    }
+
+    /// The per-cgroup collectors to run, in registry order.
+    pub fn cgroup_collectors(&self) -> Vec<&'static Collector> {
+        collector::ALL
+            .iter()
+            .copied()
+            .filter(|collector| self.collector_enabled(collector.name))
+            .collect()
+    }
+}
+
+/// `:9417` listens on every address, as Go exporters read it; `host:port` as given.
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse()
+        .map_err(|_| format!("--web.listen-address={text:?} is not host:port or :port"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_exporter_conventions() {
+        let cli = try_parse_from(["stevedore"]).unwrap();
+        assert_eq!(cli.listen_address, ":9417");
+        assert_eq!(cli.telemetry_path, "/metrics");
+        assert_eq!(cli.cgroupfs, PathBuf::from("/sys/fs/cgroup"));
+        assert_eq!(
+            cli.label_allowlist,
+            vec!["com.docker.compose.project", "com.docker.compose.service"]
+        );
+        assert!(cli.collector_enabled("cpu"));
+        assert!(cli.collector_enabled("engine"));
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn collector_flags_switch_collectors_and_the_last_one_wins() {
+        let cli = try_parse_from([
+            "stevedore",
+            "--no-collector.pressure",
+            "--no-collector.cpu",
+            "--collector.cpu",
+            "scrape",
+            "--no-collector.engine",
+        ])
+        .unwrap();
+        assert!(!cli.collector_enabled("pressure"));
+        assert!(cli.collector_enabled("cpu"));
+        assert!(!cli.collector_enabled("engine"));
+        assert!(matches!(cli.command, Some(Command::Scrape)));
+        let names: Vec<&str> = cli.cgroup_collectors().iter().map(|c| c.name).collect();
+        assert_eq!(names, vec!["cpu", "memory", "blkio", "pids"]);
+        assert!(try_parse_from(["stevedore", "--collector.nonesuch"]).is_err());
+    }
+
+    #[test]
+    fn label_allowlist_and_listen_address() {
+        let cli = try_parse_from(["stevedore", "--docker.label-allowlist=a.b,c"]).unwrap();
+        assert_eq!(cli.label_allowlist, vec!["a.b", "c"]);
+        let none = try_parse_from(["stevedore", "--docker.label-allowlist="]).unwrap();
+        assert!(none.label_allowlist.is_empty());
+        assert_eq!(
+            listen_address(":9417").unwrap(),
+            "0.0.0.0:9417".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        assert!(listen_address("nowhere").is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! `container_pids_current` and the task limit `container_spec_pids_limit`.
+
+use super::{Collector, Context};
+use crate::cgroup::{Cgroup, CgroupError, pids};
+use crate::metrics::{Desc, TargetSamples, gauge};
+
+pub static COLLECTOR: Collector = Collector {
+    name: "pids",
+    help: "Number of tasks and the task limit (pids)",
+    enabled_by_default: true,
+    collect,
+};
+
+static CURRENT: Desc = gauge(
+    "container_pids_current",
+    "Number of tasks (processes and threads) in the cgroup.",
+);
+static LIMIT: Desc = gauge(
+    "container_spec_pids_limit",
+    "Maximum number of tasks (0: unlimited).",
+);
+
+fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
+    let pids = pids::read(cgroup)?;
+    out.add_some(&CURRENT, pids.current);
+    out.add_some(&LIMIT, pids.limit.map(|limit| limit.or_zero()));
+    Ok(())
+}

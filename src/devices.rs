@@ -1,0 +1,92 @@
+//! Block device names from `<procfs>/partitions`, so per-device metrics say `/dev/sda`
+//! rather than `8:0`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::cgroup::{DeviceNumber, ParseError};
+
+#[derive(Debug, Default, Clone)]
+pub struct DeviceNames {
+    names: HashMap<DeviceNumber, String>,
+}
+
+impl DeviceNames {
+    /// Reads `<procfs>/partitions`; without it every device is named by its number.
+    pub fn read(procfs: &Path) -> DeviceNames {
+        let path = procfs.join("partitions");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match parse_partitions(&text) {
+                Ok(names) => DeviceNames { names },
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot parse partitions; devices are named by number");
+                    DeviceNames::default()
+                }
+            },
+            Err(error) => {
+                tracing::debug!(path = %path.display(), %error, "no partitions file; devices are named by number");
+                DeviceNames::default()
+            }
+        }
+    }
+
+    /// `/dev/<name>`, or `major:minor` for a device the partitions table does not list.
+    pub fn name(&self, device: DeviceNumber) -> String {
+        match self.names.get(&device) {
+            Some(name) => format!("/dev/{name}"),
+            None => device.to_string(),
+        }
+    }
+
+    /// The device number of `/dev/<name>` (or of `name` itself).
+    pub fn number(&self, name: &str) -> Option<DeviceNumber> {
+        let name = name.strip_prefix("/dev/").unwrap_or(name);
+        self.names
+            .iter()
+            .find_map(|(number, known)| (known == name).then_some(*number))
+    }
+}
+
+/// `/proc/partitions`: a header line, a blank line, then `major minor #blocks name` rows.
+pub fn parse_partitions(text: &str) -> Result<HashMap<DeviceNumber, String>, ParseError> {
+    let mut names = HashMap::new();
+    for line in text.lines().skip_while(|line| line.trim_start().starts_with("major")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => continue,
+            [major, minor, _blocks, name] => {
+                let device = DeviceNumber::parse(&format!("{major}:{minor}"))?;
+                names.insert(device, (*name).to_owned());
+            }
+            _ => return Err(ParseError(format!("line {line:?} is not \"major minor #blocks name\""))),
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PARTITIONS: &str = "major minor  #blocks  name\n\n 254        0  268435456 vda\n   8        0  1000 sda\n   8        1  500 sda1\n";
+
+    #[test]
+    fn names_devices_from_the_partitions_table() {
+        let devices = DeviceNames {
+            names: parse_partitions(PARTITIONS).unwrap(),
+        };
+        assert_eq!(devices.name(DeviceNumber { major: 254, minor: 0 }), "/dev/vda");
+        assert_eq!(devices.name(DeviceNumber { major: 8, minor: 1 }), "/dev/sda1");
+        assert_eq!(devices.name(DeviceNumber { major: 9, minor: 9 }), "9:9");
+        assert_eq!(devices.number("/dev/sda"), Some(DeviceNumber { major: 8, minor: 0 }));
+        assert!(parse_partitions("major minor\n\n1 2\n").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in "\\PC*") {
+            let _ = parse_partitions(&text);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! A container as the engine describes it (from `GET /containers/{id}/json`), reduced to
+//! what the exporter reports and needs to find its cgroup.
+
+use std::collections::BTreeMap;
+
+use bollard::models::ContainerInspectResponse;
+
+pub const COMPOSE_PROJECT_LABEL: &str = "com.docker.compose.project";
+pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub id: String,
+    /// Without the leading `/` the engine puts on names.
+    pub name: String,
+    /// The image as the container was created with it (`Config.Image`).
+    pub image: String,
+    pub image_id: String,
+    pub labels: BTreeMap<String, String>,
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
+    pub state: String,
+    /// The main process, while running.
+    pub pid: Option<u32>,
+    pub cgroup_parent: String,
+    pub created_seconds: Option<f64>,
+    pub started_at_seconds: Option<f64>,
+    pub finished_at_seconds: Option<f64>,
+    pub exit_code: i64,
+    pub restart_count: i64,
+    pub oom_killed: bool,
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// `starting`, `healthy`, `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+}
+
+impl Container {
+    pub fn from_inspect(inspect: ContainerInspectResponse) -> Option<Container> {
+        let id = inspect.id?;
+        let state = inspect.state.unwrap_or_default();
+        let config = inspect.config.unwrap_or_default();
+        let host_config = inspect.host_config.unwrap_or_default();
+        let status = state
+            .status
+            .map(|status| status.to_string())
+            .unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        Some(Container {
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            image: config.image.unwrap_or_default(),
+            image_id: inspect.image.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            state: status,
+            pid: state
+                .pid
+                .filter(|pid| running && *pid > 0)
+                .and_then(|pid| u32::try_from(pid).ok()),
+            cgroup_parent: host_config.cgroup_parent.unwrap_or_default(),
+            created_seconds: inspect.created.as_deref().and_then(timestamp_seconds),
+            started_at_seconds: state.started_at.as_deref().and_then(timestamp_seconds),
+            finished_at_seconds: state.finished_at.as_deref().and_then(timestamp_seconds),
+            exit_code: state.exit_code.unwrap_or(0),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            health: state.health.and_then(|health| {
+                let status = health.status?.to_string();
+                (!status.is_empty() && status != "none").then(|| Health {
+                    status,
+                    failing_streak: health.failing_streak.unwrap_or(0),
+                })
+            }),
+            id,
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.pid.is_some()
+    }
+
+    pub fn compose_project(&self) -> &str {
+        self.labels
+            .get(COMPOSE_PROJECT_LABEL)
+            .map_or("", String::as_str)
+    }
+
+    pub fn compose_service(&self) -> &str {
+        self.labels
+            .get(COMPOSE_SERVICE_LABEL)
+            .map_or("", String::as_str)
+    }
+}
+
+/// An engine timestamp (RFC 3339 with nanoseconds) in seconds since the epoch. The engine
+/// writes `0001-01-01T00:00:00Z` for "never"; that is `None`.
+pub fn timestamp_seconds(text: &str) -> Option<f64> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    let seconds = time.timestamp();
+    (seconds > 0).then(|| seconds as f64 + f64::from(time.timestamp_subsec_nanos()) * 1e-9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn timestamps_and_never() {
+        assert_eq!(
+            timestamp_seconds("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(timestamp_seconds("0001-01-01T00:00:00Z"), None);
+        assert_eq!(timestamp_seconds(""), None);
+    }
+
+    #[test]
+    fn from_inspect_json() {
+        let inspect: ContainerInspectResponse = serde_json::from_str(
+            r#"{"Id":"abc","Name":"/web","Image":"sha256:1234","Created":"2023-11-14T22:13:20Z",
+                "RestartCount":2,
+                "State":{"Status":"running","Running":true,"Pid":42,"ExitCode":0,"OOMKilled":false,
+                         "StartedAt":"2023-11-14T22:13:21Z","FinishedAt":"0001-01-01T00:00:00Z",
+                         "Health":{"Status":"unhealthy","FailingStreak":3}},
+                "Config":{"Image":"busybox:latest","Labels":{"com.docker.compose.project":"shop"}},
+                "HostConfig":{"CgroupParent":"/batch"}}"#,
+        )
+        .unwrap();
+        let container = Container::from_inspect(inspect).unwrap();
+        assert_eq!(container.name, "web");
+        assert_eq!(container.image, "busybox:latest");
+        assert_eq!(container.image_id, "sha256:1234");
+        assert_eq!(container.state, "running");
+        assert_eq!(container.pid, Some(42));
+        assert_eq!(container.cgroup_parent, "/batch");
+        assert_eq!(container.restart_count, 2);
+        assert_eq!(container.started_at_seconds, Some(1_700_000_001.0));
+        assert_eq!(container.finished_at_seconds, None);
+        assert_eq!(container.compose_project(), "shop");
+        assert_eq!(container.compose_service(), "");
+        let health = container.health.unwrap();
+        assert_eq!((health.status.as_str(), health.failing_streak), ("unhealthy", 3));
+    }
+
+    proptest! {
+        #[test]
+        fn timestamp_parsing_never_panics(text in "\\PC*") {
+            let _ = timestamp_seconds(&text);
+        }
+    }
+}

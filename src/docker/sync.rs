@@ -1,0 +1,350 @@
+//! Keeps the inventory in step with the engine: a full list at connect (and after every
+//! reconnect), then the event stream; on any failure, `docker_up` goes to 0, the known
+//! containers stay, and the task reconnects with backoff and jitter, replaying the events
+//! it missed with `since` and counting none twice.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::container::Container;
+use super::events::{self, Endpoint, Event, StreamItem};
+use super::inventory::{Engine, Inventory, Tracked, target_labels};
+use crate::cgroup::path::{self, Driver};
+use crate::cgroup::{Hierarchy, Mode};
+
+/// Engine API calls other than the event stream give up after this long, so a hung
+/// engine shows as `docker_up 0` rather than as a stuck exporter.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// `--docker.host`.
+    pub host: String,
+    pub hierarchy: Arc<Hierarchy>,
+    pub procfs: PathBuf,
+    pub label_allowlist: Vec<String>,
+}
+
+/// A container the engine just reported started (for whoever applies limits).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub id: String,
+}
+
+/// Connects a bollard client for `host` (no request is made yet).
+pub fn client(host: &str) -> Result<Docker, String> {
+    Docker::connect_with_host(host)
+        .map(|docker| docker.with_timeout(REQUEST_TIMEOUT))
+        .map_err(|error| format!("docker host {host:?}: {error}"))
+}
+
+/// Runs forever: connect, resync, follow events, and on failure start again.
+pub async fn run(config: SyncConfig, inventory: Arc<Inventory>, started: Option<mpsc::Sender<Started>>) {
+    let mut sync = Sync {
+        config,
+        inventory,
+        started,
+        last_event_nanos: None,
+        seen_at_last: HashSet::new(),
+        driver: Driver::Cgroupfs,
+    };
+    let mut retry = FIRST_RETRY;
+    let mut failures = 0u32;
+    loop {
+        let result = sync.connect_and_follow(&mut retry, &mut failures).await;
+        sync.inventory.set_up(false);
+        let reason = match result {
+            Ok(()) => "the event stream ended".to_owned(),
+            Err(error) => error,
+        };
+        failures += 1;
+        // The first failure is worth a warning; a long outage should not flood the log.
+        if failures == 1 {
+            tracing::warn!(host = %sync.config.host, reason = %reason, "engine unreachable; retrying");
+        } else {
+            tracing::debug!(host = %sync.config.host, reason = %reason, attempt = failures, "engine still unreachable");
+        }
+        tokio::time::sleep(jittered(retry)).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// One attempt at an up-to-date inventory without following events: used by the one-shot
+/// `scrape` command.
+pub async fn resync_once(config: SyncConfig, inventory: Arc<Inventory>) -> Result<(), String> {
+    let mut sync = Sync {
+        config,
+        inventory,
+        started: None,
+        last_event_nanos: None,
+        seen_at_last: HashSet::new(),
+        driver: Driver::Cgroupfs,
+    };
+    let docker = client(&sync.config.host)?;
+    sync.read_engine(&docker).await?;
+    sync.resync(&docker).await?;
+    sync.inventory.set_up(true);
+    Ok(())
+}
+
+fn jittered(delay: Duration) -> Duration {
+    delay.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+struct Sync {
+    config: SyncConfig,
+    inventory: Arc<Inventory>,
+    started: Option<mpsc::Sender<Started>>,
+    /// Time of the newest event handled, for `since` after a reconnect.
+    last_event_nanos: Option<i64>,
+    /// Events handled at exactly `last_event_nanos`: `since` replays that instant too.
+    seen_at_last: HashSet<String>,
+    driver: Driver,
+}
+
+impl Sync {
+    async fn connect_and_follow(&mut self, retry: &mut Duration, failures: &mut u32) -> Result<(), String> {
+        let endpoint = Endpoint::parse(&self.config.host)?;
+        let docker = client(&self.config.host)?;
+        self.read_engine(&docker).await?;
+        // Subscribe before listing, so nothing that happens during the list is missed.
+        let mut stream = events::follow(&endpoint, self.last_event_nanos)
+            .await
+            .map_err(|error| error.to_string())?;
+        self.resync(&docker).await?;
+        self.inventory.set_up(true);
+        if *failures > 0 {
+            tracing::info!(host = %self.config.host, "engine reachable again");
+        }
+        *retry = FIRST_RETRY;
+        *failures = 0;
+        while let Some(item) = stream.recv().await {
+            match item {
+                StreamItem::Event(event) => self.handle(&docker, event).await,
+                StreamItem::Undecodable { line, error } => {
+                    tracing::warn!(%line, %error, "skipping an engine event that is not JSON");
+                }
+                StreamItem::Ended(reason) => return Err(reason),
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_engine(&mut self, docker: &Docker) -> Result<(), String> {
+        let info = docker
+            .info()
+            .await
+            .map_err(|error| format!("engine /info: {error}"))?;
+        let version = docker
+            .version()
+            .await
+            .map_err(|error| format!("engine /version: {error}"))?;
+        let engine = Engine {
+            version: info.server_version.unwrap_or_default(),
+            api_version: version.api_version.unwrap_or_default(),
+            os: info.operating_system.unwrap_or_default(),
+            kernel: info.kernel_version.unwrap_or_default(),
+            cgroup_driver: info
+                .cgroup_driver
+                .map(|driver| driver.to_string())
+                .unwrap_or_default(),
+            cgroup_version: info
+                .cgroup_version
+                .map(|version| version.to_string())
+                .unwrap_or_default(),
+            storage_driver: info.driver.unwrap_or_default(),
+            cpus: info.ncpu.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        };
+        self.driver = Driver::from_engine(&engine.cgroup_driver);
+        self.inventory.set_engine(engine);
+        Ok(())
+    }
+
+    /// Lists every container and rebuilds the inventory from the answers.
+    async fn resync(&mut self, docker: &Docker) -> Result<(), String> {
+        let summaries = docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .map_err(|error| format!("listing containers: {error}"))?;
+        let ids: Vec<String> = summaries.into_iter().filter_map(|summary| summary.id).collect();
+        let this = &*self;
+        let inspected: Vec<Option<Tracked>> = futures::stream::iter(ids)
+            .map(|id| async move { this.inspect(docker, &id).await })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let tracked: Vec<Tracked> = inspected.into_iter().flatten().collect();
+        tracing::debug!(containers = tracked.len(), "resynced the inventory");
+        self.inventory.replace_all(tracked);
+        Ok(())
+    }
+
+    /// The container as the engine describes it now; `None` when it no longer exists.
+    async fn inspect(&self, docker: &Docker, id: &str) -> Option<Tracked> {
+        match docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(inspect) => {
+                let container = Container::from_inspect(inspect)?;
+                Some(self.track(container))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => None,
+            Err(error) => {
+                tracing::warn!(container = id, %error, "cannot inspect container");
+                // Keep what we knew rather than dropping a container for a passing error.
+                self.inventory.get(id)
+            }
+        }
+    }
+
+    fn track(&self, container: Container) -> Tracked {
+        let cgroup_path = locate_cgroup(
+            &self.config.hierarchy,
+            &self.config.procfs,
+            self.driver,
+            &container,
+        );
+        // A stopped container keeps the `id` it has while running: where its driver puts
+        // its cgroup.
+        let id_label = cgroup_path.clone().unwrap_or_else(|| {
+            path::container_cgroup_path(self.driver, &container.cgroup_parent, &container.id)
+        });
+        let labels = target_labels(&container, &id_label, &self.config.label_allowlist);
+        Tracked {
+            container: Arc::new(container),
+            cgroup_path,
+            labels,
+        }
+    }
+
+    async fn handle(&mut self, docker: &Docker, event: Event) {
+        if !self.first_time_seen(&event) {
+            return;
+        }
+        self.inventory.count_event(&event.kind, event.base_action());
+        if event.kind != "container" || event.actor.id.is_empty() {
+            return;
+        }
+        let id = event.actor.id.as_str();
+        match event.base_action() {
+            "destroy" => {
+                self.inventory.remove(id);
+            }
+            // Actions that change nothing the inventory holds.
+            "exec_create" | "exec_start" | "exec_die" | "exec_detach" | "attach" | "detach"
+            | "top" | "resize" | "copy" | "archive-path" | "extract-to-dir" | "export"
+            | "commit" => {}
+            action => {
+                match self.inspect(docker, id).await {
+                    Some(tracked) => self.inventory.upsert(tracked),
+                    None => {
+                        self.inventory.remove(id);
+                    }
+                }
+                if action == "start" {
+                    if let Some(started) = &self.started {
+                        let _ = started.send(Started { id: id.to_owned() }).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this event is new: events before the newest one handled, or at the same
+    /// instant and already handled, are replays from `since`.
+    fn first_time_seen(&mut self, event: &Event) -> bool {
+        let nanos = event.nanos();
+        let key = format!(
+            "{}|{}|{}|{}",
+            nanos, event.kind, event.action, event.actor.id
+        );
+        match self.last_event_nanos {
+            Some(last) if nanos < last => false,
+            Some(last) if nanos == last => self.seen_at_last.insert(key),
+            _ => {
+                self.last_event_nanos = Some(nanos);
+                self.seen_at_last.clear();
+                self.seen_at_last.insert(key);
+                true
+            }
+        }
+    }
+}
+
+/// The cgroup path of a running container: where its driver puts it, or, when that
+/// directory is not there (an unusual runtime or parent), where its main process is.
+pub fn locate_cgroup(
+    hierarchy: &Hierarchy,
+    procfs: &Path,
+    driver: Driver,
+    container: &Container,
+) -> Option<String> {
+    let pid = container.pid?;
+    let expected = path::container_cgroup_path(driver, &container.cgroup_parent, &container.id);
+    if hierarchy.exists(&expected) {
+        return Some(expected);
+    }
+    let proc_cgroup = procfs.join(pid.to_string()).join("cgroup");
+    let found = std::fs::read_to_string(&proc_cgroup)
+        .ok()
+        .and_then(|text| path::parse_proc_cgroup(&text).ok())
+        .and_then(|lines| path::process_cgroup_path(&lines, hierarchy.mode == Mode::Unified))
+        .filter(|found| hierarchy.exists(found));
+    if found.is_none() {
+        tracing::debug!(container = %container.id, %expected, "no cgroup found for running container");
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(nanos: i64, action: &str) -> Event {
+        Event {
+            kind: "container".to_owned(),
+            action: action.to_owned(),
+            actor: Default::default(),
+            time: nanos / 1_000_000_000,
+            time_nano: nanos,
+        }
+    }
+
+    #[test]
+    fn replayed_events_are_not_counted_twice() {
+        let mut sync = Sync {
+            config: SyncConfig {
+                host: String::new(),
+                hierarchy: Arc::new(Hierarchy::discover(Path::new("/nonexistent"), None)),
+                procfs: PathBuf::new(),
+                label_allowlist: Vec::new(),
+            },
+            inventory: Arc::default(),
+            started: None,
+            last_event_nanos: None,
+            seen_at_last: HashSet::new(),
+            driver: Driver::Cgroupfs,
+        };
+        assert!(sync.first_time_seen(&event(10, "create")));
+        assert!(sync.first_time_seen(&event(20, "start")));
+        assert!(sync.first_time_seen(&event(20, "attach")));
+        // A replay from since=20 repeats both events at 20 and anything before.
+        assert!(!sync.first_time_seen(&event(10, "create")));
+        assert!(!sync.first_time_seen(&event(20, "start")));
+        assert!(!sync.first_time_seen(&event(20, "attach")));
+        assert!(sync.first_time_seen(&event(20, "die")));
+        assert!(sync.first_time_seen(&event(30, "destroy")));
+    }
+}

@@ -1,0 +1,142 @@
+//! The engine-sourced families, `docker_*`: engine reachability and facts, container
+//! counts per state, event counters, and each container's state, exit code, restarts,
+//! OOM flag and health, from the live inventory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::docker::Snapshot;
+use crate::metrics::{Desc, Exposition, counter, gauge};
+
+static UP: Desc = gauge(
+    "docker_up",
+    "Whether the Docker Engine answered (1) or not (0).",
+);
+static ENGINE_INFO: Desc = gauge(
+    "docker_engine_info",
+    "Facts about the Docker Engine; the value is always 1.",
+);
+static CONTAINERS: Desc = gauge(
+    "docker_containers",
+    "Number of containers in each state.",
+);
+static EVENTS: Desc = counter(
+    "docker_events_total",
+    "Engine events seen since the exporter started, by type and action.",
+);
+static CONTAINER_INFO: Desc = gauge(
+    "docker_container_info",
+    "Facts about a container; the value is always 1.",
+);
+static CONTAINER_STATE: Desc = gauge(
+    "docker_container_state",
+    "The container's current state (label state); the value is always 1.",
+);
+static EXIT_CODE: Desc = gauge(
+    "docker_container_exit_code",
+    "Exit code of the container's last run.",
+);
+static RESTART_COUNT: Desc = gauge(
+    "docker_container_restart_count",
+    "Times the engine restarted the container (its restart policy).",
+);
+static OOM_KILLED: Desc = gauge(
+    "docker_container_oom_killed",
+    "Whether the container's last run ended in an OOM kill (engine's state).",
+);
+static HEALTH_STATUS: Desc = gauge(
+    "docker_container_health_status",
+    "The container's health (label status); the value is always 1.",
+);
+static HEALTH_FAILING_STREAK: Desc = gauge(
+    "docker_container_health_failing_streak",
+    "Consecutive failed health checks.",
+);
+static CREATED: Desc = gauge(
+    "docker_container_created_seconds",
+    "When the container was created, in seconds since the epoch.",
+);
+static STARTED_AT: Desc = gauge(
+    "docker_container_started_at_seconds",
+    "When the container last started, in seconds since the epoch.",
+);
+static FINISHED_AT: Desc = gauge(
+    "docker_container_finished_at_seconds",
+    "When the container last stopped, in seconds since the epoch.",
+);
+
+/// The states the engine knows; each is reported, with 0 when no container is in it, so
+/// that alert rules on a state find a series.
+pub const STATES: [&str; 7] = [
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+pub fn collect_up(snapshot: &Snapshot, exposition: &mut Exposition) {
+    exposition.push(&UP, None, Vec::new(), snapshot.up);
+}
+
+pub fn collect(snapshot: &Snapshot, exposition: &mut Exposition) {
+    if let Some(engine) = &snapshot.engine {
+        let labels = vec![
+            ("version", engine.version.clone()),
+            ("api_version", engine.api_version.clone()),
+            ("os", engine.os.clone()),
+            ("kernel", engine.kernel.clone()),
+            ("cgroup_driver", engine.cgroup_driver.clone()),
+            ("cgroup_version", engine.cgroup_version.clone()),
+            ("storage_driver", engine.storage_driver.clone()),
+        ];
+        exposition.push(&ENGINE_INFO, None, labels, 1u64);
+        let mut per_state: BTreeMap<&str, u64> = STATES.iter().map(|state| (*state, 0)).collect();
+        for tracked in &snapshot.containers {
+            *per_state.entry(tracked.container.state.as_str()).or_default() += 1;
+        }
+        for (state, count) in per_state {
+            exposition.push(&CONTAINERS, None, vec![("state", state.to_owned())], count);
+        }
+    }
+    for ((kind, action), count) in &snapshot.events {
+        let labels = vec![("type", kind.clone()), ("action", action.clone())];
+        exposition.push(&EVENTS, None, labels, *count);
+    }
+    for tracked in &snapshot.containers {
+        let container = &tracked.container;
+        let target = Some(exposition.add_target(Arc::clone(&tracked.labels)));
+        let info_labels = vec![
+            ("image_id", container.image_id.clone()),
+            ("compose_project", container.compose_project().to_owned()),
+            ("compose_service", container.compose_service().to_owned()),
+        ];
+        exposition.push(&CONTAINER_INFO, target, info_labels, 1u64);
+        let state = vec![("state", container.state.clone())];
+        exposition.push(&CONTAINER_STATE, target, state, 1u64);
+        exposition.push(&EXIT_CODE, target, Vec::new(), container.exit_code);
+        exposition.push(&RESTART_COUNT, target, Vec::new(), container.restart_count);
+        exposition.push(&OOM_KILLED, target, Vec::new(), container.oom_killed);
+        if let Some(health) = &container.health {
+            let status = vec![("status", health.status.clone())];
+            exposition.push(&HEALTH_STATUS, target, status, 1u64);
+            exposition.push(
+                &HEALTH_FAILING_STREAK,
+                target,
+                Vec::new(),
+                health.failing_streak,
+            );
+        }
+        for (desc, seconds) in [
+            (&CREATED, container.created_seconds),
+            (&STARTED_AT, container.started_at_seconds),
+            (&FINISHED_AT, container.finished_at_seconds),
+        ] {
+            if let Some(seconds) = seconds {
+                exposition.push(desc, target, Vec::new(), seconds);
+            }
+        }
+    }
+}

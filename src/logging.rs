@@ -1,0 +1,56 @@
+//! Log set-up: `--log.level` and `--log.format` (logfmt or json), written to stderr so
+//! that stdout stays free for the one-shot `scrape` output.
+
+use clap::ValueEnum;
+use tracing::level_filters::LevelFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Error => LevelFilter::ERROR,
+        }
+    }
+}
+
+pub fn init(level: LogLevel, format: LogFormat) {
+    // Only our own crate logs at the chosen level; libraries stay at warn.
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "warn,stevedore={}",
+        LevelFilter::from(level)
+    ));
+    match format {
+        LogFormat::Logfmt => {
+            let _ = tracing_logfmt::builder()
+                .with_span_name(false)
+                .with_span_path(false)
+                .subscriber_builder()
+                .with_writer(std::io::stderr)
+                .with_env_filter(filter)
+                .try_init();
+        }
+        LogFormat::Json => {
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_writer(std::io::stderr)
+                .with_env_filter(filter)
+                .try_init();
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! One scrape: every target (Docker containers from the inventory, plus raw cgroups
+//! matching `--cgroup.raw`) through every enabled collector, plus the exporter's own
+//! metrics. Files are read at scrape time, off the async runtime, and concurrent scrapes
+//! share the collection in flight.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+
+use crate::cgroup::{Cgroup, Hierarchy};
+use crate::collector::{Collector, Context};
+use crate::devices::DeviceNames;
+use crate::docker::Inventory;
+use crate::engine_metrics;
+use crate::metrics::{Desc, Exposition, TargetLabels, TargetSamples, gauge};
+use crate::process;
+
+static COLLECTOR_DURATION: Desc = gauge(
+    "stevedore_scrape_collector_duration_seconds",
+    "Time a collector spent on this scrape, over all targets.",
+);
+static COLLECTOR_SUCCESS: Desc = gauge(
+    "stevedore_scrape_collector_success",
+    "Whether a collector read every target without error (1) or not (0).",
+);
+static BUILD_INFO: Desc = gauge(
+    "stevedore_build_info",
+    "A metric with a constant '1' value labeled by version.",
+);
+static LAST_SEEN: Desc = gauge(
+    "container_last_seen",
+    "Last time the container was seen by the exporter, in seconds since the epoch.",
+);
+static START_TIME: Desc = gauge(
+    "container_start_time_seconds",
+    "Start time of the container, in seconds since the epoch.",
+);
+static TARGETS: Desc = gauge(
+    "stevedore_scrape_targets",
+    "Cgroups read on this scrape, by source (docker or raw).",
+);
+
+#[derive(Debug, Clone)]
+pub struct ScrapeConfig {
+    pub hierarchy: Arc<Hierarchy>,
+    pub procfs: PathBuf,
+    pub collectors: Vec<&'static Collector>,
+    /// `--cgroup.raw` patterns: cgroup paths such as `/system.slice/*.service`.
+    pub raw_globs: Vec<String>,
+    /// Whether the engine-sourced `docker_*` families are collected.
+    pub engine_metrics: bool,
+}
+
+/// A cgroup to read, and the labels its samples carry.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub cgroup_path: String,
+    pub labels: TargetLabels,
+    pub started_at: Option<f64>,
+    pub source: &'static str,
+}
+
+type InFlight = Shared<BoxFuture<'static, Arc<Exposition>>>;
+
+pub struct Scraper {
+    config: ScrapeConfig,
+    inventory: Arc<Inventory>,
+    /// The collection under way, which concurrent scrapes wait for instead of starting
+    /// their own. A std mutex: it is held only to clone or replace the future.
+    in_flight: Mutex<Option<InFlight>>,
+}
+
+impl Scraper {
+    pub fn new(config: ScrapeConfig, inventory: Arc<Inventory>) -> Scraper {
+        Scraper {
+            config,
+            inventory,
+            in_flight: Mutex::new(None),
+        }
+    }
+
+    /// The metrics as of now: joins a collection in flight, or starts one.
+    pub async fn scrape(self: &Arc<Self>) -> Arc<Exposition> {
+        let shared = {
+            let mut slot = self.in_flight.lock().expect("scrape slot lock");
+            match slot.as_ref() {
+                Some(in_flight) => in_flight.clone(),
+                None => {
+                    let this = Arc::clone(self);
+                    let collection = async move {
+                        let collector = Arc::clone(&this);
+                        let result = tokio::task::spawn_blocking(move || collector.collect()).await;
+                        *this.in_flight.lock().expect("scrape slot lock") = None;
+                        match result {
+                            Ok(exposition) => Arc::new(exposition),
+                            Err(error) => {
+                                tracing::error!(%error, "collection failed");
+                                Arc::new(Exposition::default())
+                            }
+                        }
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(collection.clone());
+                    collection
+                }
+            }
+        };
+        shared.await
+    }
+
+    /// Reads everything once. Blocking: call from a blocking thread.
+    pub fn collect(&self) -> Exposition {
+        let snapshot = self.inventory.snapshot();
+        let targets = self.targets(&snapshot);
+        let devices = DeviceNames::read(&self.config.procfs);
+        let context = Context { devices: &devices };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs_f64())
+            .unwrap_or(0.0);
+
+        let mut exposition = Exposition::default();
+        let mut durations = vec![0.0f64; self.config.collectors.len()];
+        let mut failed = vec![false; self.config.collectors.len()];
+        let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
+        for target in &targets {
+            let cgroup = Cgroup::new(&self.config.hierarchy, &target.cgroup_path);
+            let mut samples = TargetSamples::default();
+            for (index, collector) in self.config.collectors.iter().enumerate() {
+                let started = Instant::now();
+                if let Err(error) = (collector.collect)(&cgroup, &context, &mut samples) {
+                    failed[index] = true;
+                    tracing::error!(collector = collector.name, cgroup = %target.cgroup_path, %error, "collector failed");
+                }
+                durations[index] += started.elapsed().as_secs_f64();
+            }
+            // A container removed while we read it leaves partial data: drop it whole.
+            if !cgroup.exists() {
+                tracing::debug!(cgroup = %target.cgroup_path, "cgroup vanished during the scrape; skipped");
+                continue;
+            }
+            let index = exposition.add_target(Arc::clone(&target.labels));
+            samples.commit(&mut exposition, index);
+            exposition.push(&LAST_SEEN, Some(index), Vec::new(), now);
+            if let Some(started_at) = target.started_at {
+                exposition.push(&START_TIME, Some(index), Vec::new(), started_at);
+            }
+            *sources.entry(target.source).or_default() += 1;
+        }
+        for (index, collector) in self.config.collectors.iter().enumerate() {
+            let label = || vec![("collector", collector.name.to_owned())];
+            exposition.push(&COLLECTOR_DURATION, None, label(), durations[index]);
+            exposition.push(&COLLECTOR_SUCCESS, None, label(), !failed[index]);
+        }
+        for source in ["docker", "raw"] {
+            let count = sources.get(source).copied().unwrap_or(0);
+            exposition.push(&TARGETS, None, vec![("source", source.to_owned())], count);
+        }
+        exposition.push(
+            &BUILD_INFO,
+            None,
+            vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
+            1u64,
+        );
+        engine_metrics::collect_up(&snapshot, &mut exposition);
+        if self.config.engine_metrics {
+            engine_metrics::collect(&snapshot, &mut exposition);
+        }
+        process::collect(&mut exposition);
+        exposition
+    }
+
+    /// Running containers with a cgroup, then raw cgroups not already among them, in a
+    /// stable order.
+    fn targets(&self, snapshot: &crate::docker::Snapshot) -> Vec<Target> {
+        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+        for tracked in &snapshot.containers {
+            if let Some(path) = &tracked.cgroup_path {
+                targets.insert(
+                    path.clone(),
+                    Target {
+                        cgroup_path: path.clone(),
+                        labels: Arc::clone(&tracked.labels),
+                        started_at: tracked.container.started_at_seconds,
+                        source: "docker",
+                    },
+                );
+            }
+        }
+        for path in raw_cgroups(&self.config.hierarchy, &self.config.raw_globs) {
+            targets.entry(path.clone()).or_insert_with(|| Target {
+                labels: Arc::new(vec![("id".to_owned(), path.clone())]),
+                cgroup_path: path,
+                started_at: None,
+                source: "raw",
+            });
+        }
+        targets.into_values().collect()
+    }
+}
+
+/// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree.
+pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
+    let mut paths = std::collections::BTreeSet::new();
+    for pattern in patterns {
+        let relative = pattern.trim_start_matches('/');
+        for tree in hierarchy.trees() {
+            let base = glob::Pattern::escape(&tree.dir.to_string_lossy());
+            let full = if relative.is_empty() {
+                base
+            } else {
+                format!("{}/{relative}", base.trim_end_matches('/'))
+            };
+            let Ok(matches) = glob::glob(&full) else {
+                continue;
+            };
+            for dir in matches.filter_map(Result::ok).filter(|dir| dir.is_dir()) {
+                if let Some(path) = tree.path_of(&dir) {
+                    paths.insert(path);
+                }
+            }
+        }
+    }
+    paths.into_iter().collect()
+}
+
+/// Checks a `--cgroup.raw` pattern before the exporter starts.
+pub fn validate_raw_glob(pattern: &str) -> Result<(), String> {
+    if !pattern.starts_with('/') {
+        return Err(format!(
+            "--cgroup.raw={pattern:?}: a cgroup path pattern starts with '/', e.g. /system.slice/*.service"
+        ));
+    }
+    glob::Pattern::new(pattern)
+        .map(|_| ())
+        .map_err(|error| format!("--cgroup.raw={pattern:?}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn raw_globs_find_cgroups_in_every_tree() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in [
+            "memory/system.slice/cron.service",
+            "memory/system.slice/ssh.service",
+            "pids/system.slice/cron.service",
+            "pids/system.slice/only-pids.service",
+            "pids/system.slice/user.slice",
+        ] {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let hierarchy = Hierarchy::discover(root.path(), None);
+        let found = raw_cgroups(&hierarchy, &["/system.slice/*.service".to_owned()]);
+        assert_eq!(
+            found,
+            vec![
+                "/system.slice/cron.service",
+                "/system.slice/only-pids.service",
+                "/system.slice/ssh.service"
+            ]
+        );
+        assert!(validate_raw_glob("/docker/*").is_ok());
+        assert!(validate_raw_glob("docker/*").is_err());
+        assert!(validate_raw_glob("/[").is_err());
+    }
+}
