@@ -73,9 +73,14 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
         Arc::clone(&parts.inventory),
         None,
     ));
-    server::serve(listener, &cli.telemetry_path, parts.scraper, shutdown_signal())
-        .await
-        .map_err(|error| format!("serving: {error}"))
+    server::serve(
+        listener,
+        &cli.telemetry_path,
+        parts.scraper,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|error| format!("serving: {error}"))
 }
 
 /// Collects once and returns the text exposition (the `scrape` command).

@@ -40,7 +40,11 @@ pub struct Cli {
     pub docker_host: String,
 
     /// Root of the cgroup filesystem.
-    #[arg(long = "path.cgroupfs", default_value = "/sys/fs/cgroup", global = true)]
+    #[arg(
+        long = "path.cgroupfs",
+        default_value = "/sys/fs/cgroup",
+        global = true
+    )]
     pub cgroupfs: PathBuf,
 
     /// procfs mountpoint (for mountinfo, partitions and container processes).
@@ -67,7 +71,12 @@ pub struct Cli {
     pub log_level: LogLevel,
 
     /// Log line format.
-    #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -106,7 +115,9 @@ pub fn command() -> clap::Command {
             .arg(
                 Arg::new(format!("collector.{name}"))
                     .long(format!("collector.{name}"))
-                    .help(format!("Enable the {name} collector: {help} (default: {default})."))
+                    .help(format!(
+                        "Enable the {name} collector: {help} (default: {default})."
+                    ))
                     .action(ArgAction::SetTrue)
                     .global(true)
                     .overrides_with(format!("no-collector.{name}")),
@@ -158,7 +169,9 @@ fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
 
 impl Cli {
     pub fn collector_enabled(&self, name: &str) -> bool {
-        self.enabled_collectors.iter().any(|enabled| enabled == name)
+        self.enabled_collectors
+            .iter()
+            .any(|enabled| enabled == name)
     }
 
     /// The per-cgroup collectors to run, in registry order.

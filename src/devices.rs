@@ -50,7 +50,10 @@ impl DeviceNames {
 /// `/proc/partitions`: a header line, a blank line, then `major minor #blocks name` rows.
 pub fn parse_partitions(text: &str) -> Result<HashMap<DeviceNumber, String>, ParseError> {
     let mut names = HashMap::new();
-    for line in text.lines().skip_while(|line| line.trim_start().starts_with("major")) {
+    for line in text
+        .lines()
+        .skip_while(|line| line.trim_start().starts_with("major"))
+    {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [] => continue,
@@ -58,7 +61,11 @@ pub fn parse_partitions(text: &str) -> Result<HashMap<DeviceNumber, String>, Par
                 let device = DeviceNumber::parse(&format!("{major}:{minor}"))?;
                 names.insert(device, (*name).to_owned());
             }
-            _ => return Err(ParseError(format!("line {line:?} is not \"major minor #blocks name\""))),
+            _ => {
+                return Err(ParseError(format!(
+                    "line {line:?} is not \"major minor #blocks name\""
+                )));
+            }
         }
     }
     Ok(names)
@@ -76,10 +83,22 @@ mod tests {
         let devices = DeviceNames {
             names: parse_partitions(PARTITIONS).unwrap(),
         };
-        assert_eq!(devices.name(DeviceNumber { major: 254, minor: 0 }), "/dev/vda");
-        assert_eq!(devices.name(DeviceNumber { major: 8, minor: 1 }), "/dev/sda1");
+        assert_eq!(
+            devices.name(DeviceNumber {
+                major: 254,
+                minor: 0
+            }),
+            "/dev/vda"
+        );
+        assert_eq!(
+            devices.name(DeviceNumber { major: 8, minor: 1 }),
+            "/dev/sda1"
+        );
         assert_eq!(devices.name(DeviceNumber { major: 9, minor: 9 }), "9:9");
-        assert_eq!(devices.number("/dev/sda"), Some(DeviceNumber { major: 8, minor: 0 }));
+        assert_eq!(
+            devices.number("/dev/sda"),
+            Some(DeviceNumber { major: 8, minor: 0 })
+        );
         assert!(parse_partitions("major minor\n\n1 2\n").is_err());
     }
 

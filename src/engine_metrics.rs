@@ -16,10 +16,7 @@ static ENGINE_INFO: Desc = gauge(
     "docker_engine_info",
     "Facts about the Docker Engine; the value is always 1.",
 );
-static CONTAINERS: Desc = gauge(
-    "docker_containers",
-    "Number of containers in each state.",
-);
+static CONTAINERS: Desc = gauge("docker_containers", "Number of containers in each state.");
 static EVENTS: Desc = counter(
     "docker_events_total",
     "Engine events seen since the exporter started, by type and action.",
@@ -95,7 +92,9 @@ pub fn collect(snapshot: &Snapshot, exposition: &mut Exposition) {
         exposition.push(&ENGINE_INFO, None, labels, 1u64);
         let mut per_state: BTreeMap<&str, u64> = STATES.iter().map(|state| (*state, 0)).collect();
         for tracked in &snapshot.containers {
-            *per_state.entry(tracked.container.state.as_str()).or_default() += 1;
+            *per_state
+                .entry(tracked.container.state.as_str())
+                .or_default() += 1;
         }
         for (state, count) in per_state {
             exposition.push(&CONTAINERS, None, vec![("state", state.to_owned())], count);

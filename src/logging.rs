@@ -31,10 +31,8 @@ impl From<LogLevel> for LevelFilter {
 
 pub fn init(level: LogLevel, format: LogFormat) {
     // Only our own crate logs at the chosen level; libraries stay at warn.
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "warn,stevedore={}",
-        LevelFilter::from(level)
-    ));
+    let filter =
+        tracing_subscriber::EnvFilter::new(format!("warn,stevedore={}", LevelFilter::from(level)));
     match format {
         LogFormat::Logfmt => {
             let _ = tracing_logfmt::builder()

@@ -155,7 +155,10 @@ impl Exposition {
     }
 
     pub fn sample_count(&self) -> usize {
-        self.families.iter().map(|family| family.samples.len()).sum()
+        self.families
+            .iter()
+            .map(|family| family.samples.len())
+            .sum()
     }
 }
 
@@ -217,9 +220,7 @@ impl Format {
     /// OpenMetrics when the scraper's `Accept` header asks for it, text otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
         match accept {
-            Some(accept) if accept.contains("application/openmetrics-text") => {
-                Format::OpenMetrics
-            }
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
             _ => Format::Text,
         }
     }
@@ -274,7 +275,8 @@ impl Collector for ExpositionCollector {
                 ),
                 Kind::Gauge => (desc.name, MetricType::Gauge),
             };
-            let mut metric_encoder = encoder.encode_descriptor(name, desc.help, None, metric_type)?;
+            let mut metric_encoder =
+                encoder.encode_descriptor(name, desc.help, None, metric_type)?;
             for sample in &family.samples {
                 let labels = SampleLabels {
                     target: sample
@@ -321,12 +323,7 @@ mod tests {
             ("id".to_owned(), "/docker/abc".to_owned()),
             ("name".to_owned(), "web \"1\"".to_owned()),
         ]));
-        exposition.push(
-            &USAGE,
-            Some(target),
-            vec![("cpu", "total".to_owned())],
-            1.5,
-        );
+        exposition.push(&USAGE, Some(target), vec![("cpu", "total".to_owned())], 1.5);
         exposition.push(&LIMIT, Some(target), Vec::new(), 67108864u64);
         exposition.push(&LIMIT, None, Vec::new(), 0u64);
         Arc::new(exposition)
@@ -345,7 +342,10 @@ mod tests {
         assert!(text.contains(
             "container_spec_memory_limit_bytes{id=\"/docker/abc\",name=\"web \\\"1\\\"\"} 67108864\n"
         ), "{text}");
-        assert!(text.contains("container_spec_memory_limit_bytes 0\n"), "{text}");
+        assert!(
+            text.contains("container_spec_memory_limit_bytes 0\n"),
+            "{text}"
+        );
         assert!(!text.contains("# EOF"));
         // Sorted by family name.
         assert!(text.find("container_cpu").unwrap() < text.find("container_spec").unwrap());
@@ -354,7 +354,10 @@ mod tests {
     #[test]
     fn openmetrics_format_ends_with_eof() {
         let text = encode(sample_exposition(), Format::OpenMetrics);
-        assert!(text.contains("# TYPE container_cpu_usage_seconds counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE container_cpu_usage_seconds counter\n"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
@@ -362,7 +365,9 @@ mod tests {
     fn negotiation_follows_the_accept_header() {
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);

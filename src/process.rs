@@ -69,7 +69,9 @@ pub fn parse_boot_time(text: &str) -> Option<u64> {
 
 /// The soft limit of "Max open files" from `/proc/self/limits`.
 pub fn parse_max_open_files(text: &str) -> Option<u64> {
-    let line = text.lines().find(|line| line.starts_with("Max open files"))?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
     line["Max open files".len()..]
         .split_whitespace()
         .next()?
@@ -104,7 +106,9 @@ pub fn collect(exposition: &mut Exposition) {
                 exposition.push(&START_TIME, None, Vec::new(), start);
             }
         }
-        Err(error) => tracing::warn!(path = "/proc/self/stat", %error, "cannot read own process stats"),
+        Err(error) => {
+            tracing::warn!(path = "/proc/self/stat", %error, "cannot read own process stats")
+        }
     }
     if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
         exposition.push(&OPEN_FDS, None, Vec::new(), entries.count() as u64);
@@ -136,7 +140,10 @@ mod tests {
 
     #[test]
     fn boot_time_and_fd_limit() {
-        assert_eq!(parse_boot_time("cpu 1 2 3\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            parse_boot_time("cpu 1 2 3\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
         assert_eq!(parse_boot_time("cpu 1\n"), None);
         let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            1048576              1048576              files\n";
         assert_eq!(parse_max_open_files(limits), Some(1_048_576));

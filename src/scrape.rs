@@ -272,4 +272,37 @@ mod tests {
         assert!(validate_raw_glob("docker/*").is_err());
         assert!(validate_raw_glob("/[").is_err());
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_scrapes_share_one_collection() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("memory/docker/a")).unwrap();
+        fs::write(
+            root.path().join("memory/docker/a/memory.usage_in_bytes"),
+            "4096\n",
+        )
+        .unwrap();
+        let scraper = Arc::new(Scraper::new(
+            ScrapeConfig {
+                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+                procfs: root.path().join("proc"),
+                collectors: crate::collector::ALL.to_vec(),
+                raw_globs: vec!["/docker/*".to_owned()],
+                engine_metrics: true,
+            },
+            Arc::new(Inventory::default()),
+        ));
+        let scrapes: Vec<_> = (0..8).map(|_| scraper.scrape()).collect();
+        let expositions = futures::future::join_all(scrapes).await;
+        for exposition in &expositions[1..] {
+            assert!(Arc::ptr_eq(&expositions[0], exposition));
+        }
+        let usage = expositions[0]
+            .family("container_memory_usage_bytes")
+            .unwrap();
+        assert_eq!(usage.samples[0].value.as_f64(), 4096.0);
+        // Once finished, the next scrape collects afresh.
+        let later = scraper.scrape().await;
+        assert!(!Arc::ptr_eq(&expositions[0], &later));
+    }
 }

@@ -64,7 +64,9 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
         let stat = FlatKeyed::parse(text)?;
         usage.periods = stat.get("nr_periods");
         usage.throttled_periods = stat.get("nr_throttled");
-        usage.throttled_seconds = stat.get("throttled_time").map(|ns| ns as f64 / NANOS_PER_SECOND);
+        usage.throttled_seconds = stat
+            .get("throttled_time")
+            .map(|ns| ns as f64 / NANOS_PER_SECOND);
         Ok(())
     })?;
     Ok(usage)

@@ -346,7 +346,11 @@ mod tests {
     #[test]
     fn unified_root_is_detected_by_cgroup_controllers() {
         let root = tempfile::tempdir().unwrap();
-        fs::write(root.path().join("cgroup.controllers"), "cpu memory io pids\n").unwrap();
+        fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpu memory io pids\n",
+        )
+        .unwrap();
         let hierarchy = Hierarchy::discover(root.path(), None);
         assert_eq!(hierarchy.mode, Mode::Unified);
         assert_eq!(

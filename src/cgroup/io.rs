@@ -55,7 +55,10 @@ const V1_STAT_FILES: [(&str, &str); 3] = [
         "blkio.bfq.io_service_bytes_recursive",
         "blkio.bfq.io_serviced_recursive",
     ),
-    ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
+    (
+        "blkio.io_service_bytes_recursive",
+        "blkio.io_serviced_recursive",
+    ),
 ];
 
 pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, CgroupError> {
@@ -129,8 +132,11 @@ fn v2_device_limits(line: &NestedLine) -> Result<DeviceLimits, ParseError> {
     })
 }
 
+/// Picks one direction's limit out of a device's limits.
+pub type LimitField = fn(&mut DeviceLimits) -> &mut Limit;
+
 /// The v1 throttle files, and which field of `DeviceLimits` each sets.
-pub const V1_LIMIT_FILES: [(&str, fn(&mut DeviceLimits) -> &mut Limit); 4] = [
+pub const V1_LIMIT_FILES: [(&str, LimitField); 4] = [
     ("blkio.throttle.read_bps_device", |d| &mut d.read_bps),
     ("blkio.throttle.write_bps_device", |d| &mut d.write_bps),
     ("blkio.throttle.read_iops_device", |d| &mut d.read_iops),
@@ -157,11 +163,7 @@ pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
         }
     }
     Ok(IoLimits {
-        weight: cgroup.read_first(
-            b,
-            &["blkio.weight", "blkio.bfq.weight"],
-            parse::single_u64,
-        )?,
+        weight: cgroup.read_first(b, &["blkio.weight", "blkio.bfq.weight"], parse::single_u64)?,
         devices,
     })
 }

@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(fields.swap, Some(7));
         assert_eq!(fields.inactive_file, Some(13));
         let flat = v1_stat_fields(&FlatKeyed::parse("cache 10\nrss 20\n").unwrap());
-        assert_eq!((flat.cache, flat.rss, flat.swap), (Some(10), Some(20), None));
+        assert_eq!(
+            (flat.cache, flat.rss, flat.swap),
+            (Some(10), Some(20), None)
+        );
     }
 
     #[test]

@@ -183,7 +183,11 @@ pub fn v1_blkio_stat(text: &str) -> Result<Vec<(DeviceNumber, &str, u64)>, Parse
             [device, operation, value] => {
                 entries.push((DeviceNumber::parse(device)?, *operation, parse_u64(value)?));
             }
-            _ => return Err(bad(format!("line {line:?} is not \"major:minor Op value\""))),
+            _ => {
+                return Err(bad(format!(
+                    "line {line:?} is not \"major:minor Op value\""
+                )));
+            }
         }
     }
     Ok(entries)
@@ -281,7 +285,10 @@ mod tests {
         assert_eq!(limit("-1\n"), Ok(Limit::Unlimited));
         assert_eq!(limit("50000\n"), Ok(Limit::Value(50000)));
         assert_eq!(Limit::Unlimited.or_zero(), 0);
-        assert_eq!(v1_memory_limit("9223372036854771712\n"), Ok(Limit::Unlimited));
+        assert_eq!(
+            v1_memory_limit("9223372036854771712\n"),
+            Ok(Limit::Unlimited)
+        );
         assert_eq!(v1_memory_limit("67108864\n"), Ok(Limit::Value(67108864)));
     }
 
@@ -334,7 +341,13 @@ mod tests {
             v1_device_values("8:0 10485760\n254:0 100\n"),
             Ok(vec![
                 (DeviceNumber { major: 8, minor: 0 }, 10485760),
-                (DeviceNumber { major: 254, minor: 0 }, 100)
+                (
+                    DeviceNumber {
+                        major: 254,
+                        minor: 0
+                    },
+                    100
+                )
             ])
         );
         assert_eq!(cpu_list_len("0-3,8,10-11\n"), Ok(7));

@@ -73,7 +73,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = read_text(dir.path()).unwrap_err();
         assert!(
-            error.to_string().contains(&dir.path().display().to_string()),
+            error
+                .to_string()
+                .contains(&dir.path().display().to_string()),
             "{error}"
         );
     }

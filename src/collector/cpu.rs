@@ -39,10 +39,7 @@ static QUOTA: Desc = gauge(
     "container_spec_cpu_quota",
     "CFS quota per period in microseconds (0: unlimited).",
 );
-static PERIOD: Desc = gauge(
-    "container_spec_cpu_period",
-    "CFS period in microseconds.",
-);
+static PERIOD: Desc = gauge("container_spec_cpu_period", "CFS period in microseconds.");
 static SHARES: Desc = gauge(
     "container_spec_cpu_shares",
     "CPU shares (on cgroup v2 converted from cpu.weight as cAdvisor does).",

@@ -24,10 +24,7 @@ static RSS: Desc = gauge(
     "container_memory_rss",
     "Size of anonymous memory (RSS) in bytes.",
 );
-static CACHE: Desc = gauge(
-    "container_memory_cache",
-    "Size of the page cache in bytes.",
-);
+static CACHE: Desc = gauge("container_memory_cache", "Size of the page cache in bytes.");
 static SWAP: Desc = gauge("container_memory_swap", "Swap usage in bytes.");
 static MAPPED_FILE: Desc = gauge(
     "container_memory_mapped_file",
@@ -73,7 +70,13 @@ fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), 
 
     let limits = memory::read_limits(cgroup)?;
     out.add_some(&LIMIT, limits.limit_bytes.map(|limit| limit.or_zero()));
-    out.add_some(&SWAP_LIMIT, limits.swap_limit_bytes.map(|limit| limit.or_zero()));
-    out.add_some(&RESERVATION, limits.reservation_bytes.map(|limit| limit.or_zero()));
+    out.add_some(
+        &SWAP_LIMIT,
+        limits.swap_limit_bytes.map(|limit| limit.or_zero()),
+    );
+    out.add_some(
+        &RESERVATION,
+        limits.reservation_bytes.map(|limit| limit.or_zero()),
+    );
     Ok(())
 }

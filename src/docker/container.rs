@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(container.compose_project(), "shop");
         assert_eq!(container.compose_service(), "");
         let health = container.health.unwrap();
-        assert_eq!((health.status.as_str(), health.failing_streak), ("unhealthy", 3));
+        assert_eq!(
+            (health.status.as_str(), health.failing_streak),
+            ("unhealthy", 3)
+        );
     }
 
     proptest! {

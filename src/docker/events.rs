@@ -96,7 +96,10 @@ pub fn since_parameter(nanos: i64) -> String {
 #[derive(Debug)]
 pub enum StreamItem {
     Event(Event),
-    Undecodable { line: String, error: String },
+    Undecodable {
+        line: String,
+        error: String,
+    },
     /// The stream ended; the reason, for the log.
     Ended(String),
 }
@@ -170,10 +173,10 @@ pub async fn follow(
                     pending.extend_from_slice(&data);
                     while let Some(newline) = pending.iter().position(|byte| *byte == b'\n') {
                         let line: Vec<u8> = pending.drain(..=newline).collect();
-                        if let Some(item) = decode_line(&line) {
-                            if events_tx.send(item).await.is_err() {
-                                return;
-                            }
+                        if let Some(item) = decode_line(&line)
+                            && events_tx.send(item).await.is_err()
+                        {
+                            return;
                         }
                     }
                 }
@@ -247,7 +250,10 @@ mod tests {
         let Some(StreamItem::Event(event)) = decode_line(future) else {
             panic!("unknown types must still decode");
         };
-        assert_eq!((event.kind.as_str(), event.nanos()), ("quantum", 5_000_000_000));
+        assert_eq!(
+            (event.kind.as_str(), event.nanos()),
+            ("quantum", 5_000_000_000)
+        );
 
         assert!(matches!(
             decode_line(b"{not json"),
@@ -261,7 +267,10 @@ mod tests {
         assert_eq!(normalize_action("exec_start: sh -c echo hi"), "exec_start");
         assert_eq!(normalize_action("health_status: healthy"), "health_status");
         assert_eq!(normalize_action("start"), "start");
-        assert_eq!(since_parameter(1_700_000_000_000_000_001), "1700000000.000000001");
+        assert_eq!(
+            since_parameter(1_700_000_000_000_000_001),
+            "1700000000.000000001"
+        );
     }
 
     proptest! {

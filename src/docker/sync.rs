@@ -48,7 +48,11 @@ pub fn client(host: &str) -> Result<Docker, String> {
 }
 
 /// Runs forever: connect, resync, follow events, and on failure start again.
-pub async fn run(config: SyncConfig, inventory: Arc<Inventory>, started: Option<mpsc::Sender<Started>>) {
+pub async fn run(
+    config: SyncConfig,
+    inventory: Arc<Inventory>,
+    started: Option<mpsc::Sender<Started>>,
+) {
     let mut sync = Sync {
         config,
         inventory,
@@ -112,7 +116,11 @@ struct Sync {
 }
 
 impl Sync {
-    async fn connect_and_follow(&mut self, retry: &mut Duration, failures: &mut u32) -> Result<(), String> {
+    async fn connect_and_follow(
+        &mut self,
+        retry: &mut Duration,
+        failures: &mut u32,
+    ) -> Result<(), String> {
         let endpoint = Endpoint::parse(&self.config.host)?;
         let docker = client(&self.config.host)?;
         self.read_engine(&docker).await?;
@@ -175,7 +183,10 @@ impl Sync {
             .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
             .await
             .map_err(|error| format!("listing containers: {error}"))?;
-        let ids: Vec<String> = summaries.into_iter().filter_map(|summary| summary.id).collect();
+        let ids: Vec<String> = summaries
+            .into_iter()
+            .filter_map(|summary| summary.id)
+            .collect();
         let this = &*self;
         let inspected: Vec<Option<Tracked>> = futures::stream::iter(ids)
             .map(|id| async move { this.inspect(docker, &id).await })
@@ -253,10 +264,10 @@ impl Sync {
                         self.inventory.remove(id);
                     }
                 }
-                if action == "start" {
-                    if let Some(started) = &self.started {
-                        let _ = started.send(Started { id: id.to_owned() }).await;
-                    }
+                if action == "start"
+                    && let Some(started) = &self.started
+                {
+                    let _ = started.send(Started { id: id.to_owned() }).await;
                 }
             }
         }

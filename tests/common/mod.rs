@@ -1,0 +1,265 @@
+//! Shared test harness: the real `stevedore` binary, a real Docker Engine, and a test image
+//! built without a registry (`FROM scratch` + Debian's static busybox).
+
+#![allow(dead_code)]
+
+pub mod prom;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use prom::Scrape;
+
+pub const IMAGE: &str = "stevedore-test-busybox:latest";
+/// Every container, image and network a test creates carries this label key.
+pub const TEST_LABEL: &str = "stevedore.test";
+
+pub fn stevedore_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_stevedore")
+}
+
+/// Runs the docker CLI; panics with its stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    docker_result(args).unwrap_or_else(|error| panic!("docker {args:?}: {error}"))
+}
+
+pub fn docker_result(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run docker: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}
+
+/// Builds the test image once (the engine's cache makes rebuilds instant).
+pub fn ensure_image() {
+    if docker_result(&["image", "inspect", IMAGE]).is_ok() {
+        return;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+        .expect("busybox-static must be installed (Debian package busybox-static)");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(busybox, dir.path().join("busybox")).unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
+    )
+    .unwrap();
+    let label = format!("{TEST_LABEL}=image");
+    docker(&[
+        "build",
+        "-q",
+        "--label",
+        &label,
+        "-t",
+        IMAGE,
+        dir.path().to_str().unwrap(),
+    ]);
+}
+
+/// The containers of one test: created with its label, all removed when dropped (and
+/// any left over from an earlier, interrupted run removed at the start).
+pub struct Containers {
+    pub label: String,
+}
+
+impl Containers {
+    pub fn new(test: &str) -> Containers {
+        ensure_image();
+        let containers = Containers {
+            label: format!("{TEST_LABEL}={test}"),
+        };
+        containers.remove_all();
+        containers
+    }
+
+    /// `docker run -d` with this test's label; returns the full container id.
+    pub fn run(&self, args: &[&str]) -> String {
+        let mut full = vec!["run", "-d", "--label", &self.label];
+        full.extend_from_slice(args);
+        docker(&full)
+    }
+
+    /// `docker create` with this test's label.
+    pub fn create(&self, args: &[&str]) -> String {
+        let mut full = vec!["create", "--label", &self.label];
+        full.extend_from_slice(args);
+        docker(&full)
+    }
+
+    pub fn remove_all(&self) {
+        let filter = format!("label={}", self.label);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        for id in ids.split_whitespace() {
+            let _ = docker_result(&["rm", "-f", "-v", id]);
+        }
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.remove_all();
+    }
+}
+
+/// A running `stevedore` process, listening on a free loopback port.
+pub struct Exporter {
+    child: Child,
+    pub address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Exporter {
+    /// Starts the exporter with `args` (plus a loopback port 0 listen address) and waits
+    /// for it to say where it listens.
+    pub fn start(args: &[&str]) -> Exporter {
+        let mut child = Command::new(stevedore_binary())
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg("--log.level=debug")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stevedore");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let thread_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("message=listening")
+                    && let Some(address) = logfmt_value(&line, "address")
+                {
+                    let _ = address_tx.send(address);
+                }
+                thread_log.lock().unwrap().push(line);
+            }
+        });
+        let address = address_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "stevedore did not start listening; log: {:#?}",
+                    log.lock().unwrap()
+                )
+            });
+        Exporter {
+            child,
+            address,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn scrape(&self) -> Scrape {
+        Scrape::parse(&self.get_text("/metrics"))
+    }
+
+    pub fn get_text(&self, path: &str) -> String {
+        let mut response = ureq::get(&self.url(path))
+            .call()
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    /// The exporter's log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends a signal to the exporter process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn logfmt_value(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    let rest = &line[start..];
+    let value = rest.split(' ').next()?;
+    Some(value.trim_matches('"').to_owned())
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The whole-disk block device holding `path`: (`/dev/<name>`, `major:minor`). Throttle
+/// rules apply to whole disks, not partitions.
+pub fn disk_of(path: &Path) -> (String, String) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).unwrap().dev();
+    let (major, minor) = (libc_major(dev), libc_minor(dev));
+    let mut sys =
+        std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).unwrap_or_else(|error| {
+            panic!("{path:?} is on {major}:{minor}, not a block device: {error}")
+        });
+    if sys.join("partition").exists() {
+        sys = sys.parent().unwrap().to_owned();
+    }
+    let name = sys.file_name().unwrap().to_string_lossy().into_owned();
+    let number = std::fs::read_to_string(sys.join("dev"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (format!("/dev/{name}"), number)
+}
+
+fn libc_major(dev: u64) -> u64 {
+    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)
+}
+
+fn libc_minor(dev: u64) -> u64 {
+    ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)
+}
+
+/// A scratch directory on the project's disk (not tmpfs), for bind mounts that must
+/// reach a real block device.
+pub fn disk_scratch_dir() -> tempfile::TempDir {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tempfile::tempdir_in(base).unwrap()
+}
+
+/// The cgroup path Docker (cgroupfs driver) gives a container on this host.
+pub fn cgroup_id(container_id: &str) -> String {
+    format!("/docker/{container_id}")
+}

@@ -1,0 +1,349 @@
+//! The exporter against a real Docker Engine and real cgroups: limits read back as set,
+//! usage that follows real workloads, and agreement with the engine's own stats API.
+
+mod common;
+
+use std::time::Duration;
+
+use bollard::query_parameters::StatsOptionsBuilder;
+use common::{Containers, Exporter, cgroup_id, disk_of, disk_scratch_dir, wait_for};
+use futures::StreamExt;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+#[test]
+fn every_spec_value_equals_what_was_set() {
+    let containers = Containers::new("spec-values");
+    let scratch = disk_scratch_dir();
+    let (disk, _) = disk_of(scratch.path());
+    let device_limit = format!("{disk}:10mb");
+    let id = containers.run(&[
+        "--name",
+        "stevedore-test-spec",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--memory-reservation",
+        "32m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "--pids-limit",
+        "50",
+        "--device-write-bps",
+        &device_limit,
+        "--device-read-iops",
+        &format!("{disk}:300"),
+        "--label",
+        "com.docker.compose.project=shop",
+        common::IMAGE,
+        "sleep",
+        "600",
+    ]);
+    let exporter = Exporter::start(&[]);
+    let cgroup = cgroup_id(&id);
+    let series = [("id", cgroup.as_str())];
+    let scrape = wait_for("the container's series", Duration::from_secs(10), || {
+        let scrape = exporter.scrape();
+        scrape
+            .value("container_spec_memory_limit_bytes", &series)
+            .map(|_| scrape)
+    });
+    let spec = |name: &str| scrape.expect(name, &series);
+    assert_eq!(spec("container_spec_memory_limit_bytes"), 64.0 * MIB);
+    assert_eq!(spec("container_spec_memory_swap_limit_bytes"), 128.0 * MIB);
+    assert_eq!(
+        spec("container_spec_memory_reservation_limit_bytes"),
+        32.0 * MIB
+    );
+    assert_eq!(spec("container_spec_cpu_quota"), 50_000.0);
+    assert_eq!(spec("container_spec_cpu_period"), 100_000.0);
+    assert_eq!(spec("container_spec_cpu_shares"), 512.0);
+    assert_eq!(spec("container_spec_cpuset_cpus"), 1.0);
+    assert_eq!(spec("container_spec_pids_limit"), 50.0);
+    let on_disk = [("id", cgroup.as_str()), ("device", disk.as_str())];
+    assert_eq!(
+        scrape.expect("container_spec_blkio_device_write_bytes_limit", &on_disk),
+        10.0 * MIB
+    );
+    assert_eq!(
+        scrape.expect("container_spec_blkio_device_read_iops_limit", &on_disk),
+        300.0
+    );
+    assert_eq!(
+        scrape.expect("container_spec_blkio_device_read_bytes_limit", &on_disk),
+        0.0
+    );
+
+    // The labels a dashboard groups by.
+    let sample = &scrape.find("container_spec_memory_limit_bytes", &series)[0];
+    assert_eq!(sample.labels["name"], "stevedore-test-spec");
+    assert_eq!(sample.labels["image"], common::IMAGE);
+    assert_eq!(
+        sample.labels["container_label_com_docker_compose_project"],
+        "shop"
+    );
+    assert!(
+        !sample.labels.contains_key("container_label_stevedore_test"),
+        "labels outside the allowlist are not copied"
+    );
+    assert_eq!(scrape.expect("docker_up", &[]), 1.0);
+    for collector in ["cpu", "memory", "blkio", "pids", "pressure"] {
+        assert_eq!(
+            scrape.expect(
+                "stevedore_scrape_collector_success",
+                &[("collector", collector)]
+            ),
+            1.0,
+            "collector {collector}"
+        );
+    }
+}
+
+#[test]
+fn cpu_burner_shows_rising_usage_and_throttled_periods() {
+    let containers = Containers::new("cpu-burner");
+    let id = containers.run(&[
+        "--cpus",
+        "0.2",
+        common::IMAGE,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let exporter = Exporter::start(&[]);
+    let cgroup = cgroup_id(&id);
+    let series = [("id", cgroup.as_str())];
+    let usage = [("id", cgroup.as_str()), ("cpu", "total")];
+    let first = wait_for("the burner's series", Duration::from_secs(10), || {
+        exporter
+            .scrape()
+            .value("container_cpu_usage_seconds_total", &usage)
+            .map(|_| exporter.scrape())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = exporter.scrape();
+    let used = second.expect("container_cpu_usage_seconds_total", &usage)
+        - first.expect("container_cpu_usage_seconds_total", &usage);
+    assert!(used > 0.05, "usage rose by only {used} s");
+    // A 0.2 CPU quota allows at most ~0.2 s per second (plus one period of slack).
+    assert!(used < 0.6, "usage rose by {used} s under a 0.2 CPU quota");
+    let throttled = second.expect("container_cpu_cfs_throttled_periods_total", &series);
+    assert!(throttled > 0.0, "no throttled periods");
+    assert!(
+        throttled > first.expect("container_cpu_cfs_throttled_periods_total", &series),
+        "throttled periods did not rise"
+    );
+    assert!(second.expect("container_cpu_cfs_throttled_seconds_total", &series) > 0.0);
+    assert!(second.expect("container_cpu_cfs_periods_total", &series) >= throttled);
+}
+
+#[test]
+fn tmpfs_holding_32_mib_shows_in_memory_usage() {
+    let containers = Containers::new("tmpfs-memory");
+    let id = containers.run(&[
+        "--memory",
+        "128m",
+        "--tmpfs",
+        "/hold",
+        common::IMAGE,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/hold/fill bs=1M count=32 && touch /hold/done && sleep 600",
+    ]);
+    wait_for("the 32 MiB file", Duration::from_secs(10), || {
+        common::docker_result(&["exec", &id, "test", "-e", "/hold/done"]).ok()
+    });
+    let exporter = Exporter::start(&[]);
+    let series = [("id", cgroup_id(&id))];
+    let series = [("id", series[0].1.as_str())];
+    let scrape = wait_for("the container's memory", Duration::from_secs(10), || {
+        let scrape = exporter.scrape();
+        scrape
+            .value("container_memory_usage_bytes", &series)
+            .map(|_| scrape)
+    });
+    let usage = scrape.expect("container_memory_usage_bytes", &series);
+    let working_set = scrape.expect("container_memory_working_set_bytes", &series);
+    assert!(usage >= 32.0 * MIB, "usage {} MiB", usage / MIB);
+    assert!(
+        working_set >= 32.0 * MIB,
+        "working set {} MiB",
+        working_set / MIB
+    );
+    assert!(working_set <= usage);
+    assert!(scrape.expect("container_memory_cache", &series) >= 32.0 * MIB);
+}
+
+#[test]
+fn direct_writes_under_a_device_limit_are_counted_on_that_device() {
+    let containers = Containers::new("direct-writes");
+    let scratch = disk_scratch_dir();
+    let (disk, _) = disk_of(scratch.path());
+    let mount = format!("{}:/data", scratch.path().display());
+    let id = containers.run(&[
+        "--device-write-bps",
+        &format!("{disk}:50mb"),
+        "-v",
+        &mount,
+        common::IMAGE,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/data/out bs=1M count=20 oflag=direct && touch /data/done && sleep 600",
+    ]);
+    wait_for("20 MiB written", Duration::from_secs(30), || {
+        scratch.path().join("done").exists().then_some(())
+    });
+    let exporter = Exporter::start(&[]);
+    let cgroup = cgroup_id(&id);
+    let on_disk = [("id", cgroup.as_str()), ("device", disk.as_str())];
+    let written = wait_for("the container's writes", Duration::from_secs(10), || {
+        exporter
+            .scrape()
+            .value("container_fs_writes_bytes_total", &on_disk)
+    });
+    assert!(written >= 20.0 * MIB, "{} MiB written", written / MIB);
+    let operations = exporter
+        .scrape()
+        .expect("container_fs_writes_total", &on_disk);
+    assert!(operations >= 20.0, "{operations} write operations");
+}
+
+/// The engine's stats API is an independent reading of the same cgroup files: CPU time
+/// must fall between two of our scrapes taken around it, and the working set must match
+/// the engine's usage minus inactive file pages to within 1 MiB.
+#[test]
+fn usage_agrees_with_the_engine_stats_api() {
+    let containers = Containers::new("engine-stats");
+    let id = containers.run(&[
+        "--cpus",
+        "0.3",
+        "--tmpfs",
+        "/hold",
+        common::IMAGE,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/hold/fill bs=1M count=16; while :; do :; done",
+    ]);
+    let exporter = Exporter::start(&[]);
+    let cgroup = cgroup_id(&id);
+    let usage = [("id", cgroup.as_str()), ("cpu", "total")];
+    let series = [("id", cgroup.as_str())];
+    wait_for("the container's series", Duration::from_secs(10), || {
+        exporter
+            .scrape()
+            .value("container_cpu_usage_seconds_total", &usage)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let before = exporter.scrape();
+    let stats = runtime
+        .block_on(async {
+            docker
+                .stats(&id, Some(StatsOptionsBuilder::new().stream(false).build()))
+                .next()
+                .await
+        })
+        .expect("one stats answer")
+        .expect("stats");
+    let after = exporter.scrape();
+
+    let engine_cpu = stats
+        .cpu_stats
+        .and_then(|cpu| cpu.cpu_usage)
+        .and_then(|usage| usage.total_usage)
+        .expect("engine CPU usage") as f64
+        / 1e9;
+    let ours_before = before.expect("container_cpu_usage_seconds_total", &usage);
+    let ours_after = after.expect("container_cpu_usage_seconds_total", &usage);
+    assert!(
+        ours_before <= engine_cpu && engine_cpu <= ours_after,
+        "engine CPU {engine_cpu} s is not between our readings {ours_before} and {ours_after}"
+    );
+
+    let memory = stats.memory_stats.expect("engine memory stats");
+    let engine_usage = memory.usage.expect("engine memory usage") as f64;
+    let inactive = memory
+        .stats
+        .as_ref()
+        .and_then(|stats| {
+            stats
+                .get("total_inactive_file")
+                .or_else(|| stats.get("inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0) as f64;
+    let engine_working_set = engine_usage - inactive;
+    let ours = after.expect("container_memory_working_set_bytes", &series);
+    assert!(
+        (ours - engine_working_set).abs() <= MIB,
+        "working set {ours} vs engine's {engine_working_set}"
+    );
+    assert!(ours >= 16.0 * MIB);
+}
+
+#[test]
+fn containers_started_later_appear_and_removed_ones_vanish() {
+    let containers = Containers::new("live-inventory");
+    let exporter = Exporter::start(&[]);
+    let id = containers.run(&[common::IMAGE, "sleep", "600"]);
+    let cgroup = cgroup_id(&id);
+    let series = [("id", cgroup.as_str())];
+    wait_for("the new container's series", Duration::from_secs(5), || {
+        exporter
+            .scrape()
+            .value("container_memory_usage_bytes", &series)
+    });
+    common::docker(&["rm", "-f", &id]);
+    wait_for(
+        "the removed container's series to go",
+        Duration::from_secs(5),
+        || {
+            exporter
+                .scrape()
+                .value("container_memory_usage_bytes", &series)
+                .is_none()
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn without_an_engine_the_exporter_serves_and_keeps_trying() {
+    let mut exporter = Exporter::start(&[
+        "--docker.host=unix:///nonexistent/docker.sock",
+        "--cgroup.raw=/",
+    ]);
+    let scrape = exporter.scrape();
+    assert_eq!(scrape.expect("docker_up", &[]), 0.0);
+    // The root cgroup is still exported by its raw pattern.
+    assert!(
+        scrape
+            .value("container_memory_usage_bytes", &[("id", "/")])
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        exporter.is_running(),
+        "the exporter exited without an engine"
+    );
+    assert_eq!(exporter.scrape().expect("docker_up", &[]), 0.0);
+    let retries = exporter
+        .log()
+        .iter()
+        .filter(|line| {
+            line.contains("engine unreachable") || line.contains("engine still unreachable")
+        })
+        .count();
+    assert!(
+        retries >= 2,
+        "the exporter did not keep trying: {:#?}",
+        exporter.log()
+    );
+}
