@@ -108,7 +108,8 @@ fn switchable() -> Vec<(&'static str, &'static str, bool)> {
 }
 
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    // A flag given twice takes its last value, as with Prometheus exporters.
+    let mut command = Cli::command().args_override_self(true);
     for (name, help, enabled) in switchable() {
         let default = if enabled { "enabled" } else { "disabled" };
         command = command

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod events;
 pub mod inventory;
+pub mod replay;
 pub mod sync;
 
 pub use container::Container;

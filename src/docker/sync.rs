@@ -3,7 +3,6 @@
 //! containers stay, and the task reconnects with backoff and jitter, replaying the events
 //! it missed with `since` and counting none twice.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use tokio::sync::mpsc;
 use super::container::Container;
 use super::events::{self, Endpoint, Event, StreamItem};
 use super::inventory::{Engine, Inventory, Tracked, target_labels};
+use super::replay::SeenEvents;
 use crate::cgroup::path::{self, Driver};
 use crate::cgroup::{Hierarchy, Mode};
 
@@ -53,14 +53,7 @@ pub async fn run(
     inventory: Arc<Inventory>,
     started: Option<mpsc::Sender<Started>>,
 ) {
-    let mut sync = Sync {
-        config,
-        inventory,
-        started,
-        last_event_nanos: None,
-        seen_at_last: HashSet::new(),
-        driver: Driver::Cgroupfs,
-    };
+    let mut sync = Sync::new(config, inventory, started);
     let mut retry = FIRST_RETRY;
     let mut failures = 0u32;
     loop {
@@ -85,14 +78,7 @@ pub async fn run(
 /// One attempt at an up-to-date inventory without following events: used by the one-shot
 /// `scrape` command.
 pub async fn resync_once(config: SyncConfig, inventory: Arc<Inventory>) -> Result<(), String> {
-    let mut sync = Sync {
-        config,
-        inventory,
-        started: None,
-        last_event_nanos: None,
-        seen_at_last: HashSet::new(),
-        driver: Driver::Cgroupfs,
-    };
+    let mut sync = Sync::new(config, inventory, None);
     let docker = client(&sync.config.host)?;
     sync.read_engine(&docker).await?;
     sync.resync(&docker).await?;
@@ -108,14 +94,31 @@ struct Sync {
     config: SyncConfig,
     inventory: Arc<Inventory>,
     started: Option<mpsc::Sender<Started>>,
-    /// Time of the newest event handled, for `since` after a reconnect.
-    last_event_nanos: Option<i64>,
-    /// Events handled at exactly `last_event_nanos`: `since` replays that instant too.
-    seen_at_last: HashSet<String>,
+    /// Events already handled (a replay repeats some).
+    seen: SeenEvents,
+    /// Where the current (or last) subscription began, on the engine's clock: after a
+    /// reconnect, events are replayed from here or from the newest event handled, whichever
+    /// is later.
+    resume_from: Option<i64>,
     driver: Driver,
 }
 
 impl Sync {
+    fn new(
+        config: SyncConfig,
+        inventory: Arc<Inventory>,
+        started: Option<mpsc::Sender<Started>>,
+    ) -> Sync {
+        Sync {
+            config,
+            inventory,
+            started,
+            seen: SeenEvents::default(),
+            resume_from: None,
+            driver: Driver::Cgroupfs,
+        }
+    }
+
     async fn connect_and_follow(
         &mut self,
         retry: &mut Duration,
@@ -123,11 +126,22 @@ impl Sync {
     ) -> Result<(), String> {
         let endpoint = Endpoint::parse(&self.config.host)?;
         let docker = client(&self.config.host)?;
-        self.read_engine(&docker).await?;
-        // Subscribe before listing, so nothing that happens during the list is missed.
-        let mut stream = events::follow(&endpoint, self.last_event_nanos)
+        let engine_now = self.read_engine(&docker).await?;
+        // Subscribe before listing, so nothing that happens during the list is missed. The
+        // first subscription starts at the engine's present; later ones replay what was
+        // missed while disconnected.
+        let since = match self.resume_from {
+            None => engine_now,
+            Some(resume_from) => Some(
+                self.seen
+                    .since()
+                    .map_or(resume_from, |newest| newest.max(resume_from)),
+            ),
+        };
+        let mut stream = events::follow(&endpoint, since)
             .await
             .map_err(|error| error.to_string())?;
+        self.resume_from = since.or(self.resume_from);
         self.resync(&docker).await?;
         self.inventory.set_up(true);
         if *failures > 0 {
@@ -147,7 +161,9 @@ impl Sync {
         Ok(())
     }
 
-    async fn read_engine(&mut self, docker: &Docker) -> Result<(), String> {
+    /// Reads `/info` and `/version` into the inventory; returns the engine's clock, in
+    /// nanoseconds since the epoch.
+    async fn read_engine(&mut self, docker: &Docker) -> Result<Option<i64>, String> {
         let info = docker
             .info()
             .await
@@ -156,6 +172,11 @@ impl Sync {
             .version()
             .await
             .map_err(|error| format!("engine /version: {error}"))?;
+        let engine_now = info
+            .system_time
+            .as_deref()
+            .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
+            .and_then(|time| time.timestamp_nanos_opt());
         let engine = Engine {
             version: info.server_version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
@@ -174,7 +195,7 @@ impl Sync {
         };
         self.driver = Driver::from_engine(&engine.cgroup_driver);
         self.inventory.set_engine(engine);
-        Ok(())
+        Ok(engine_now)
     }
 
     /// Lists every container and rebuilds the inventory from the answers.
@@ -241,7 +262,7 @@ impl Sync {
     }
 
     async fn handle(&mut self, docker: &Docker, event: Event) {
-        if !self.first_time_seen(&event) {
+        if !self.seen.first_time(&event) {
             return;
         }
         self.inventory.count_event(&event.kind, event.base_action());
@@ -272,26 +293,6 @@ impl Sync {
             }
         }
     }
-
-    /// Whether this event is new: events before the newest one handled, or at the same
-    /// instant and already handled, are replays from `since`.
-    fn first_time_seen(&mut self, event: &Event) -> bool {
-        let nanos = event.nanos();
-        let key = format!(
-            "{}|{}|{}|{}",
-            nanos, event.kind, event.action, event.actor.id
-        );
-        match self.last_event_nanos {
-            Some(last) if nanos < last => false,
-            Some(last) if nanos == last => self.seen_at_last.insert(key),
-            _ => {
-                self.last_event_nanos = Some(nanos);
-                self.seen_at_last.clear();
-                self.seen_at_last.insert(key);
-                true
-            }
-        }
-    }
 }
 
 /// The cgroup path of a running container: where its driver puts it, or, when that
@@ -317,45 +318,4 @@ pub fn locate_cgroup(
         tracing::debug!(container = %container.id, %expected, "no cgroup found for running container");
     }
     found
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(nanos: i64, action: &str) -> Event {
-        Event {
-            kind: "container".to_owned(),
-            action: action.to_owned(),
-            actor: Default::default(),
-            time: nanos / 1_000_000_000,
-            time_nano: nanos,
-        }
-    }
-
-    #[test]
-    fn replayed_events_are_not_counted_twice() {
-        let mut sync = Sync {
-            config: SyncConfig {
-                host: String::new(),
-                hierarchy: Arc::new(Hierarchy::discover(Path::new("/nonexistent"), None)),
-                procfs: PathBuf::new(),
-                label_allowlist: Vec::new(),
-            },
-            inventory: Arc::default(),
-            started: None,
-            last_event_nanos: None,
-            seen_at_last: HashSet::new(),
-            driver: Driver::Cgroupfs,
-        };
-        assert!(sync.first_time_seen(&event(10, "create")));
-        assert!(sync.first_time_seen(&event(20, "start")));
-        assert!(sync.first_time_seen(&event(20, "attach")));
-        // A replay from since=20 repeats both events at 20 and anything before.
-        assert!(!sync.first_time_seen(&event(10, "create")));
-        assert!(!sync.first_time_seen(&event(20, "start")));
-        assert!(!sync.first_time_seen(&event(20, "attach")));
-        assert!(sync.first_time_seen(&event(20, "die")));
-        assert!(sync.first_time_seen(&event(30, "destroy")));
-    }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod prom;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -66,17 +67,59 @@ pub fn ensure_image() {
     ]);
 }
 
+/// Keeps tests that count every engine event apart from tests that cause events: each
+/// engine test holds the lock shared; a counting test holds it alone. (A file lock, since
+/// nextest runs each test in its own process.)
+pub struct EngineLock(std::fs::File);
+
+impl EngineLock {
+    fn take(operation: libc::c_int) -> EngineLock {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("stevedore-test-engine.lock"))
+            .unwrap();
+        // SAFETY: flock on a file descriptor we own; it blocks until granted.
+        let result = unsafe { libc::flock(file.as_raw_fd(), operation) };
+        assert_eq!(result, 0, "flock: {}", std::io::Error::last_os_error());
+        EngineLock(file)
+    }
+
+    pub fn shared() -> EngineLock {
+        EngineLock::take(libc::LOCK_SH)
+    }
+
+    pub fn exclusive() -> EngineLock {
+        EngineLock::take(libc::LOCK_EX)
+    }
+}
+
 /// The containers of one test: created with its label, all removed when dropped (and
 /// any left over from an earlier, interrupted run removed at the start).
 pub struct Containers {
     pub label: String,
+    // Dropped after the containers are removed (fields drop after `Drop::drop`).
+    _lock: EngineLock,
 }
 
 impl Containers {
+    /// For a test that may run beside other engine tests.
     pub fn new(test: &str) -> Containers {
+        Containers::with_lock(test, EngineLock::shared())
+    }
+
+    /// For a test that must be the only one causing engine events while it runs.
+    pub fn alone(test: &str) -> Containers {
+        Containers::with_lock(test, EngineLock::exclusive())
+    }
+
+    fn with_lock(test: &str, lock: EngineLock) -> Containers {
         ensure_image();
         let containers = Containers {
             label: format!("{TEST_LABEL}={test}"),
+            _lock: lock,
         };
         containers.remove_all();
         containers
@@ -262,4 +305,74 @@ pub fn disk_scratch_dir() -> tempfile::TempDir {
 /// The cgroup path Docker (cgroupfs driver) gives a container on this host.
 pub fn cgroup_id(container_id: &str) -> String {
     format!("/docker/{container_id}")
+}
+
+/// Nanoseconds since the epoch, on the clock the engine stamps events with.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// Engine events between two instants, by (type, action without arguments), as the
+/// engine itself reports them.
+pub fn engine_event_tally(
+    since_nanos: i64,
+    until_nanos: i64,
+) -> std::collections::BTreeMap<(String, String), f64> {
+    let stamp = |nanos: i64| {
+        format!(
+            "{}.{:09}",
+            nanos.div_euclid(1_000_000_000),
+            nanos.rem_euclid(1_000_000_000)
+        )
+    };
+    let lines = docker(&[
+        "events",
+        "--since",
+        &stamp(since_nanos),
+        "--until",
+        &stamp(until_nanos),
+        "--format",
+        "{{.Type}}\t{{.Action}}",
+    ]);
+    let mut tally = std::collections::BTreeMap::new();
+    for line in lines.lines().filter(|line| !line.is_empty()) {
+        let (kind, action) = line.split_once('\t').unwrap();
+        let action = action.split(':').next().unwrap().trim();
+        *tally
+            .entry((kind.to_owned(), action.to_owned()))
+            .or_insert(0.0) += 1.0;
+    }
+    tally
+}
+
+/// `docker_events_total` of a scrape, by (type, action).
+pub fn exported_event_counts(scrape: &Scrape) -> std::collections::BTreeMap<(String, String), f64> {
+    scrape
+        .find("docker_events_total", &[])
+        .into_iter()
+        .map(|sample| {
+            (
+                (
+                    sample.labels["type"].clone(),
+                    sample.labels["action"].clone(),
+                ),
+                sample.value,
+            )
+        })
+        .collect()
+}
+
+/// What `after` counted beyond `before`, leaving out what did not move.
+pub fn event_count_increase(
+    before: &std::collections::BTreeMap<(String, String), f64>,
+    after: &std::collections::BTreeMap<(String, String), f64>,
+) -> std::collections::BTreeMap<(String, String), f64> {
+    after
+        .iter()
+        .map(|(key, value)| (key.clone(), value - before.get(key).copied().unwrap_or(0.0)))
+        .filter(|(_, increase)| *increase != 0.0)
+        .collect()
 }
