@@ -65,6 +65,7 @@ fn measure(label: &str, fixture: &str, container: &str, controllers: &[&str]) {
             collectors: stevedore::collector::ALL.to_vec(),
             raw_globs: vec!["/docker/*".to_owned()],
             engine_metrics: false,
+            policy: None,
         },
         Arc::new(Inventory::default()),
     ));

@@ -1,9 +1,13 @@
-//! Wiring: from parsed flags to a running exporter (or one printed scrape).
+//! Wiring: from parsed flags to a running exporter, one printed scrape, or a policy
+//! command.
 
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::cgroup::Hierarchy;
 use crate::cli::{self, Cli, ENGINE_COLLECTOR};
@@ -11,6 +15,9 @@ use crate::docker::Inventory;
 use crate::docker::events::Endpoint;
 use crate::docker::sync::{self, SyncConfig};
 use crate::metrics::{self, Format};
+use crate::policy::check::Host;
+use crate::policy::enforcer::Enforcer;
+use crate::policy::{PolicyState, plan, state};
 use crate::scrape::{self, ScrapeConfig, Scraper};
 use crate::server;
 
@@ -19,6 +26,8 @@ pub struct Parts {
     pub scraper: Arc<Scraper>,
     pub inventory: Arc<Inventory>,
     pub sync_config: SyncConfig,
+    pub hierarchy: Arc<Hierarchy>,
+    pub policy: Option<Arc<PolicyState>>,
 }
 
 pub fn build(cli: &Cli) -> Result<Parts, String> {
@@ -26,6 +35,18 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
         scrape::validate_raw_glob(pattern)?;
     }
     Endpoint::parse(&cli.docker_host)?;
+    let policy = match &cli.policy_file {
+        None => None,
+        Some(file) => {
+            let policy = load_policy(file)?;
+            tracing::info!(file = %file.display(), rules = policy.rules.len(), mode = ?cli.policy_mode, "policy loaded");
+            Some(Arc::new(PolicyState::new(
+                file.clone(),
+                cli.policy_mode,
+                policy,
+            )))
+        }
+    };
     let mountinfo_path = cli.procfs.join("self/mountinfo");
     let mountinfo = std::fs::read_to_string(&mountinfo_path)
         .map_err(|error| {
@@ -42,6 +63,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
             collectors: cli.cgroup_collectors(),
             raw_globs: cli.raw_cgroups.clone(),
             engine_metrics: cli.collector_enabled(ENGINE_COLLECTOR),
+            policy: policy.clone(),
         },
         Arc::clone(&inventory),
     ));
@@ -50,10 +72,21 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
         inventory,
         sync_config: SyncConfig {
             host: cli.docker_host.clone(),
-            hierarchy,
+            hierarchy: Arc::clone(&hierarchy),
             procfs: cli.procfs.clone(),
             label_allowlist: cli.label_allowlist.clone(),
         },
+        hierarchy,
+        policy,
+    })
+}
+
+fn load_policy(file: &Path) -> Result<crate::policy::Policy, String> {
+    state::load(file, &Host::local()).map_err(|error| {
+        format!(
+            "the policy cannot be used:\n{}",
+            error.lines(file).join("\n")
+        )
     })
 }
 
@@ -68,10 +101,24 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
         .local_addr()
         .map_err(|error| format!("listening socket: {error}"))?;
     tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+    let notices = match &parts.policy {
+        Some(policy) => {
+            let (notices, receiver) = mpsc::channel(1024);
+            let enforcer = Enforcer {
+                state: Arc::clone(policy),
+                inventory: Arc::clone(&parts.inventory),
+                hierarchy: Arc::clone(&parts.hierarchy),
+                docker: sync::client(&cli.docker_host)?,
+            };
+            tokio::spawn(enforcer.run(receiver));
+            Some(notices)
+        }
+        None => None,
+    };
     tokio::spawn(sync::run(
         parts.sync_config.clone(),
         Arc::clone(&parts.inventory),
-        None,
+        notices,
     ));
     server::serve(
         listener,
@@ -83,17 +130,55 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
     .map_err(|error| format!("serving: {error}"))
 }
 
+/// Reads the engine's containers once, giving up after 15 s.
+async fn read_inventory_once(parts: &Parts) -> Result<(), String> {
+    let attempt = sync::resync_once(parts.sync_config.clone(), Arc::clone(&parts.inventory));
+    match tokio::time::timeout(Duration::from_secs(15), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err("the engine did not answer in 15 s".to_owned()),
+    }
+}
+
 /// Collects once and returns the text exposition (the `scrape` command).
 pub async fn scrape_once(cli: Cli) -> Result<String, String> {
     let parts = build(&cli)?;
-    let attempt = sync::resync_once(parts.sync_config.clone(), Arc::clone(&parts.inventory));
-    match tokio::time::timeout(Duration::from_secs(15), attempt).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "engine unreachable; reporting cgroups only"),
-        Err(_) => tracing::warn!("engine did not answer in 15s; reporting cgroups only"),
+    if let Err(error) = read_inventory_once(&parts).await {
+        tracing::warn!(%error, "engine unreachable; reporting cgroups only");
     }
     let exposition = parts.scraper.scrape().await;
     Ok(metrics::encode(exposition, Format::Text))
+}
+
+/// `policy check FILE`: every problem, or that the file is fine.
+pub fn policy_check(file: &Path) -> ExitCode {
+    match state::load(file, &Host::local()) {
+        Ok(policy) => {
+            println!("{}: valid, {} rules", file.display(), policy.rules.len());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            for line in error.lines(file) {
+                println!("{line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `policy plan FILE`: what enforcing the policy would change on the live engine.
+pub async fn policy_plan(mut cli: Cli, file: &Path) -> Result<String, String> {
+    cli.policy_file = Some(file.to_owned());
+    let parts = build(&cli)?;
+    read_inventory_once(&parts)
+        .await
+        .map_err(|error| format!("planning needs the engine: {error}"))?;
+    let policy = parts
+        .policy
+        .as_ref()
+        .expect("the policy was loaded by build")
+        .policy();
+    let snapshot = parts.inventory.snapshot();
+    Ok(plan::render(&policy, &snapshot, &parts.hierarchy))
 }
 
 async fn shutdown_signal() {

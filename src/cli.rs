@@ -10,6 +10,7 @@ use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, S
 use crate::collector::{self, Collector};
 use crate::docker::container::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL};
 use crate::logging::{LogFormat, LogLevel};
+use crate::policy::PolicyMode;
 
 /// Collectors that are not per-cgroup but can be switched the same way.
 pub const ENGINE_COLLECTOR: &str = "engine";
@@ -79,6 +80,20 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Limit policy file (YAML) to report on or enforce; reloaded on SIGHUP and when it
+    /// changes.
+    #[arg(long = "policy.file", value_name = "FILE", global = true)]
+    pub policy_file: Option<PathBuf>,
+
+    /// What to do with the policy: report drift only, or apply its limits.
+    #[arg(
+        long = "policy.mode",
+        value_enum,
+        default_value = "report",
+        global = true
+    )]
+    pub policy_mode: PolicyMode,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -91,6 +106,18 @@ pub struct Cli {
 pub enum Command {
     /// Collect once and print the metrics to stdout (Prometheus text format), then exit.
     Scrape,
+    /// Check a limit policy file, or show what it would change.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Exit 0 when the file is valid; otherwise print each problem as FILE:LINE:COLUMN and
+    /// exit 1.
+    Check { file: PathBuf },
+    /// For each container the policy selects: current -> wanted limits. Applies nothing.
+    Plan { file: PathBuf },
 }
 
 /// Every switchable collector: the per-cgroup ones, then the engine's.
@@ -213,6 +240,25 @@ mod tests {
         assert!(cli.collector_enabled("cpu"));
         assert!(cli.collector_enabled("engine"));
         assert!(cli.command.is_none());
+        assert_eq!(cli.policy_mode, PolicyMode::Report);
+        assert!(cli.policy_file.is_none());
+    }
+
+    #[test]
+    fn policy_commands() {
+        let cli = try_parse_from(["stevedore", "policy", "check", "limits.yaml"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Policy(PolicyCommand::Check { ref file })) if file == &PathBuf::from("limits.yaml")
+        ));
+        let cli = try_parse_from([
+            "stevedore",
+            "--policy.file=limits.yaml",
+            "--policy.mode=enforce",
+        ])
+        .unwrap();
+        assert_eq!(cli.policy_mode, PolicyMode::Enforce);
+        assert!(try_parse_from(["stevedore", "--policy.mode=sometimes"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `engine_metrics`: the engine-sourced `docker_*` families;
 //! - `process`: the exporter's own `process_*` metrics;
 //! - `metrics`: the families of one scrape and their encoding;
+//! - `policy`: limit policies — the file, checks, drift, applying, reloads;
 //! - `scrape`: one collection over all targets, shared by concurrent scrapes;
 //! - `server`: the HTTP endpoints;
 //! - `cli`, `logging`, `app`: flags, logs, and wiring.
@@ -22,6 +23,7 @@ pub mod docker;
 pub mod engine_metrics;
 pub mod logging;
 pub mod metrics;
+pub mod policy;
 pub mod process;
 pub mod scrape;
 pub mod server;

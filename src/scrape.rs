@@ -17,6 +17,7 @@ use crate::devices::DeviceNames;
 use crate::docker::Inventory;
 use crate::engine_metrics;
 use crate::metrics::{Desc, Exposition, TargetLabels, TargetSamples, gauge};
+use crate::policy::{self, PolicyState};
 use crate::process;
 
 static COLLECTOR_DURATION: Desc = gauge(
@@ -53,6 +54,8 @@ pub struct ScrapeConfig {
     pub raw_globs: Vec<String>,
     /// Whether the engine-sourced `docker_*` families are collected.
     pub engine_metrics: bool,
+    /// The limit policy, when one is loaded.
+    pub policy: Option<Arc<PolicyState>>,
 }
 
 /// A cgroup to read, and the labels its samples carry.
@@ -170,6 +173,9 @@ impl Scraper {
         engine_metrics::collect_up(&snapshot, &mut exposition);
         if self.config.engine_metrics {
             engine_metrics::collect(&snapshot, &mut exposition);
+        }
+        if let Some(policy) = &self.config.policy {
+            policy::metrics::collect(policy, &snapshot, &self.config.hierarchy, &mut exposition);
         }
         process::collect(&mut exposition);
         exposition
@@ -289,6 +295,7 @@ mod tests {
                 collectors: crate::collector::ALL.to_vec(),
                 raw_globs: vec!["/docker/*".to_owned()],
                 engine_metrics: true,
+                policy: None,
             },
             Arc::new(Inventory::default()),
         ));

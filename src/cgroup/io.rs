@@ -23,6 +23,26 @@ pub struct DeviceLimits {
     pub write_iops: Limit,
 }
 
+impl DeviceLimits {
+    pub fn get(&self, throttle: Throttle) -> Limit {
+        match throttle {
+            Throttle::ReadBps => self.read_bps,
+            Throttle::WriteBps => self.write_bps,
+            Throttle::ReadIops => self.read_iops,
+            Throttle::WriteIops => self.write_iops,
+        }
+    }
+
+    fn get_mut(&mut self, throttle: Throttle) -> &mut Limit {
+        match throttle {
+            Throttle::ReadBps => &mut self.read_bps,
+            Throttle::WriteBps => &mut self.write_bps,
+            Throttle::ReadIops => &mut self.read_iops,
+            Throttle::WriteIops => &mut self.write_iops,
+        }
+    }
+}
+
 impl Default for DeviceLimits {
     fn default() -> Self {
         DeviceLimits {
@@ -132,17 +152,6 @@ fn v2_device_limits(line: &NestedLine) -> Result<DeviceLimits, ParseError> {
     })
 }
 
-/// Picks one direction's limit out of a device's limits.
-pub type LimitField = fn(&mut DeviceLimits) -> &mut Limit;
-
-/// The v1 throttle files, and which field of `DeviceLimits` each sets.
-pub const V1_LIMIT_FILES: [(&str, LimitField); 4] = [
-    ("blkio.throttle.read_bps_device", |d| &mut d.read_bps),
-    ("blkio.throttle.write_bps_device", |d| &mut d.write_bps),
-    ("blkio.throttle.read_iops_device", |d| &mut d.read_iops),
-    ("blkio.throttle.write_iops_device", |d| &mut d.write_iops),
-];
-
 pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
     let b = Controller::Blkio;
     if cgroup.is_unified() {
@@ -154,12 +163,12 @@ pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
         });
     }
     let mut devices: BTreeMap<DeviceNumber, DeviceLimits> = BTreeMap::new();
-    for (file, field) in V1_LIMIT_FILES {
+    for throttle in Throttle::ALL {
         for (device, value) in cgroup
-            .read(b, file, parse::v1_device_values)?
+            .read(b, throttle.v1_file(), parse::v1_device_values)?
             .unwrap_or_default()
         {
-            *field(devices.entry(device).or_default()) = Limit::Value(value);
+            *devices.entry(device).or_default().get_mut(throttle) = Limit::Value(value);
         }
     }
     Ok(IoLimits {
@@ -168,9 +177,146 @@ pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
     })
 }
 
+/// A direction and kind of device throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Throttle {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+impl Throttle {
+    pub const ALL: [Throttle; 4] = [
+        Throttle::ReadBps,
+        Throttle::WriteBps,
+        Throttle::ReadIops,
+        Throttle::WriteIops,
+    ];
+
+    /// The name `docker run` gives it (`--device-write-bps`), which policies use too.
+    pub fn docker_name(self) -> &'static str {
+        match self {
+            Throttle::ReadBps => "device-read-bps",
+            Throttle::WriteBps => "device-write-bps",
+            Throttle::ReadIops => "device-read-iops",
+            Throttle::WriteIops => "device-write-iops",
+        }
+    }
+
+    /// Bytes per second, or operations per second.
+    pub fn is_bytes(self) -> bool {
+        matches!(self, Throttle::ReadBps | Throttle::WriteBps)
+    }
+
+    fn v1_file(self) -> &'static str {
+        match self {
+            Throttle::ReadBps => "blkio.throttle.read_bps_device",
+            Throttle::WriteBps => "blkio.throttle.write_bps_device",
+            Throttle::ReadIops => "blkio.throttle.read_iops_device",
+            Throttle::WriteIops => "blkio.throttle.write_iops_device",
+        }
+    }
+
+    fn v2_key(self) -> &'static str {
+        match self {
+            Throttle::ReadBps => "rbps",
+            Throttle::WriteBps => "wbps",
+            Throttle::ReadIops => "riops",
+            Throttle::WriteIops => "wiops",
+        }
+    }
+}
+
+/// The line that sets one throttle on one device: v1 `8:0 10485760` (0 removes the
+/// rule), v2 `8:0 wbps=10485760` (`max` removes it).
+pub fn throttle_line(
+    unified: bool,
+    device: DeviceNumber,
+    throttle: Throttle,
+    limit: Limit,
+) -> String {
+    if unified {
+        let value = match limit {
+            Limit::Unlimited => "max".to_owned(),
+            Limit::Value(value) => value.to_string(),
+        };
+        format!("{device} {}={value}", throttle.v2_key())
+    } else {
+        format!("{device} {}", limit.or_zero())
+    }
+}
+
+/// Sets one throttle on one device of a cgroup, writing the cgroup file directly (the
+/// engine's update API does not change device limits).
+pub fn write_throttle(
+    cgroup: &Cgroup,
+    device: DeviceNumber,
+    throttle: Throttle,
+    limit: Limit,
+) -> Result<(), CgroupError> {
+    let file = if cgroup.is_unified() {
+        "io.max"
+    } else {
+        throttle.v1_file()
+    };
+    let path = cgroup
+        .file(Controller::Blkio, file)
+        .ok_or_else(|| CgroupError::NoController {
+            what: format!("setting {file} of {}", cgroup.path),
+            controller: "blkio",
+        })?;
+    super::read::write_line(
+        &path,
+        &throttle_line(cgroup.is_unified(), device, throttle, limit),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_lines_for_both_versions() {
+        let sda = DeviceNumber { major: 8, minor: 0 };
+        assert_eq!(
+            throttle_line(false, sda, Throttle::WriteBps, Limit::Value(10485760)),
+            "8:0 10485760"
+        );
+        assert_eq!(
+            throttle_line(false, sda, Throttle::ReadIops, Limit::Unlimited),
+            "8:0 0"
+        );
+        assert_eq!(
+            throttle_line(true, sda, Throttle::WriteBps, Limit::Value(10485760)),
+            "8:0 wbps=10485760"
+        );
+        assert_eq!(
+            throttle_line(true, sda, Throttle::ReadIops, Limit::Unlimited),
+            "8:0 riops=max"
+        );
+    }
+
+    #[test]
+    fn writing_a_throttle_writes_the_right_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("blkio/docker/a");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("blkio.throttle.write_bps_device"), "").unwrap();
+        let hierarchy = crate::cgroup::Hierarchy::discover(root.path(), None);
+        let cgroup = Cgroup::new(&hierarchy, "/docker/a");
+        let sda = DeviceNumber { major: 8, minor: 0 };
+        write_throttle(&cgroup, sda, Throttle::WriteBps, Limit::Value(1024)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("blkio.throttle.write_bps_device")).unwrap(),
+            "8:0 1024"
+        );
+        let error = write_throttle(&cgroup, sda, Throttle::ReadBps, Limit::Value(1)).unwrap_err();
+        assert!(
+            error.to_string().contains("blkio.throttle.read_bps_device"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn v2_io_stat_per_device() {

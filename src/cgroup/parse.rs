@@ -207,30 +207,46 @@ pub fn v1_device_values(text: &str) -> Result<Vec<(DeviceNumber, u64)>, ParseErr
     Ok(entries)
 }
 
-/// A CPU list (`cpuset.cpus`): `0-3,8,10-11`. Returns how many CPUs it names; an empty
-/// list (a v2 cpuset that inherits its parent's) is 0.
-pub fn cpu_list_len(text: &str) -> Result<u64, ParseError> {
+/// A CPU or memory-node list (`cpuset.cpus`, `cpuset.mems`): `0-3,8,10-11`, as sorted,
+/// merged inclusive ranges. An empty list (a v2 cpuset that inherits its parent's) has none.
+pub fn cpu_list(text: &str) -> Result<Vec<(u64, u64)>, ParseError> {
     let text = text.trim();
     if text.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    let mut count = 0u64;
+    let mut ranges = Vec::new();
     for range in text.split(',') {
-        match range.split_once('-') {
+        let (first, last) = match range.split_once('-') {
             None => {
-                parse_u64(range)?;
-                count = count.saturating_add(1);
+                let cpu = parse_u64(range)?;
+                (cpu, cpu)
             }
-            Some((first, last)) => {
-                let (first, last) = (parse_u64(first)?, parse_u64(last)?);
-                if last < first {
-                    return Err(bad(format!("CPU range {range:?} runs backwards")));
-                }
-                count = count.saturating_add((last - first).saturating_add(1));
+            Some((first, last)) => (parse_u64(first)?, parse_u64(last)?),
+        };
+        if last < first {
+            return Err(bad(format!("CPU range {range:?} runs backwards")));
+        }
+        ranges.push((first, last));
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some(previous) if first <= previous.1.saturating_add(1) => {
+                previous.1 = previous.1.max(last);
             }
+            _ => merged.push((first, last)),
         }
     }
-    Ok(count)
+    Ok(merged)
+}
+
+/// How many CPUs a CPU list names.
+pub fn cpu_list_len(text: &str) -> Result<u64, ParseError> {
+    Ok(cpu_list(text)?
+        .iter()
+        .map(|(first, last)| (last - first).saturating_add(1))
+        .fold(0u64, u64::saturating_add))
 }
 
 /// v2 `cpu.max`: `$MAX $PERIOD`, where `$MAX` may be `max`. Returns (quota, period) in µs.
@@ -351,6 +367,9 @@ mod tests {
             ])
         );
         assert_eq!(cpu_list_len("0-3,8,10-11\n"), Ok(7));
+        assert_eq!(cpu_list("3,0-1,2"), Ok(vec![(0, 3)]));
+        assert_eq!(cpu_list("0,2"), Ok(vec![(0, 0), (2, 2)]));
+        assert_eq!(cpu_list_len("0-3,2-5"), Ok(6));
         assert_eq!(cpu_list_len("0\n"), Ok(1));
         assert_eq!(cpu_list_len("\n"), Ok(0));
         assert!(cpu_list_len("3-1").is_err());
@@ -418,8 +437,11 @@ mod tests {
         #[test]
         fn cpu_list_counts_ranges(ranges in proptest::collection::vec((0u64..512, 0u64..64), 1..8)) {
             let text: Vec<String> = ranges.iter().map(|(start, len)| format!("{}-{}", start, start + len)).collect();
-            let expected: u64 = ranges.iter().map(|(_, len)| len + 1).sum();
-            prop_assert_eq!(cpu_list_len(&text.join(",")), Ok(expected));
+            let mut cpus = std::collections::BTreeSet::new();
+            for (start, len) in &ranges {
+                cpus.extend(*start..=start + len);
+            }
+            prop_assert_eq!(cpu_list_len(&text.join(",")), Ok(cpus.len() as u64));
         }
     }
 }

@@ -13,6 +13,31 @@ pub enum CgroupError {
     Read { path: PathBuf, source: io::Error },
     #[error("parsing {path}: {source}")]
     Parse { path: PathBuf, source: ParseError },
+    #[error("writing {line:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        line: String,
+        source: io::Error,
+    },
+    #[error("{what}: the cgroup has no {controller} controller here")]
+    NoController {
+        what: String,
+        controller: &'static str,
+    },
+}
+
+/// Writes one line to a cgroup file (the kernel takes each write as one command).
+pub fn write_line(path: &Path, line: &str) -> Result<(), CgroupError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .map_err(|source| CgroupError::Write {
+            path: path.to_owned(),
+            line: line.to_owned(),
+            source,
+        })
 }
 
 /// The text of a cgroup file, or `None` when the file is not there: this kernel does not

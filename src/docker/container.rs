@@ -29,6 +29,19 @@ pub struct Container {
     pub restart_count: i64,
     pub oom_killed: bool,
     pub health: Option<Health>,
+    /// The limits in the engine's configuration that constrain how others may be updated.
+    pub resources: EngineResources,
+}
+
+/// Limits as the engine holds them (`HostConfig`): 0 means "not set".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineResources {
+    pub memory: i64,
+    /// Memory plus swap; -1 is unlimited swap.
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +76,13 @@ impl Container {
                 .pid
                 .filter(|pid| running && *pid > 0)
                 .and_then(|pid| u32::try_from(pid).ok()),
+            resources: EngineResources {
+                memory: host_config.memory.unwrap_or(0),
+                memory_swap: host_config.memory_swap.unwrap_or(0),
+                nano_cpus: host_config.nano_cpus.unwrap_or(0),
+                cpu_period: host_config.cpu_period.unwrap_or(0),
+                cpu_quota: host_config.cpu_quota.unwrap_or(0),
+            },
             cgroup_parent: host_config.cgroup_parent.unwrap_or_default(),
             created_seconds: inspect.created.as_deref().and_then(timestamp_seconds),
             started_at_seconds: state.started_at.as_deref().and_then(timestamp_seconds),
@@ -130,7 +150,7 @@ mod tests {
                          "StartedAt":"2023-11-14T22:13:21Z","FinishedAt":"0001-01-01T00:00:00Z",
                          "Health":{"Status":"unhealthy","FailingStreak":3}},
                 "Config":{"Image":"busybox:latest","Labels":{"com.docker.compose.project":"shop"}},
-                "HostConfig":{"CgroupParent":"/batch"}}"#,
+                "HostConfig":{"CgroupParent":"/batch","Memory":67108864,"MemorySwap":134217728,"NanoCpus":500000000}}"#,
         )
         .unwrap();
         let container = Container::from_inspect(inspect).unwrap();
@@ -141,6 +161,16 @@ mod tests {
         assert_eq!(container.pid, Some(42));
         assert_eq!(container.cgroup_parent, "/batch");
         assert_eq!(container.restart_count, 2);
+        assert_eq!(
+            container.resources,
+            EngineResources {
+                memory: 67108864,
+                memory_swap: 134217728,
+                nano_cpus: 500000000,
+                cpu_period: 0,
+                cpu_quota: 0
+            }
+        );
         assert_eq!(container.started_at_seconds, Some(1_700_000_001.0));
         assert_eq!(container.finished_at_seconds, None);
         assert_eq!(container.compose_project(), "shop");

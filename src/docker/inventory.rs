@@ -172,6 +172,7 @@ mod tests {
             restart_count: 0,
             oom_killed: false,
             health: None,
+            resources: Default::default(),
         }
     }
 

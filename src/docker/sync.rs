@@ -34,10 +34,13 @@ pub struct SyncConfig {
     pub label_allowlist: Vec<String>,
 }
 
-/// A container the engine just reported started (for whoever applies limits).
-#[derive(Debug, Clone)]
-pub struct Started {
-    pub id: String,
+/// What the sync task tells whoever applies limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The engine reported this container started; the inventory already has it.
+    Started(String),
+    /// The inventory was rebuilt from a full list (at connect and every reconnect).
+    Resynced,
 }
 
 /// Connects a bollard client for `host` (no request is made yet).
@@ -51,9 +54,9 @@ pub fn client(host: &str) -> Result<Docker, String> {
 pub async fn run(
     config: SyncConfig,
     inventory: Arc<Inventory>,
-    started: Option<mpsc::Sender<Started>>,
+    notices: Option<mpsc::Sender<Notice>>,
 ) {
-    let mut sync = Sync::new(config, inventory, started);
+    let mut sync = Sync::new(config, inventory, notices);
     let mut retry = FIRST_RETRY;
     let mut failures = 0u32;
     loop {
@@ -93,7 +96,7 @@ fn jittered(delay: Duration) -> Duration {
 struct Sync {
     config: SyncConfig,
     inventory: Arc<Inventory>,
-    started: Option<mpsc::Sender<Started>>,
+    notices: Option<mpsc::Sender<Notice>>,
     /// Events already handled (a replay repeats some).
     seen: SeenEvents,
     /// Where the current (or last) subscription began, on the engine's clock: after a
@@ -107,12 +110,12 @@ impl Sync {
     fn new(
         config: SyncConfig,
         inventory: Arc<Inventory>,
-        started: Option<mpsc::Sender<Started>>,
+        notices: Option<mpsc::Sender<Notice>>,
     ) -> Sync {
         Sync {
             config,
             inventory,
-            started,
+            notices,
             seen: SeenEvents::default(),
             resume_from: None,
             driver: Driver::Cgroupfs,
@@ -144,6 +147,7 @@ impl Sync {
         self.resume_from = since.or(self.resume_from);
         self.resync(&docker).await?;
         self.inventory.set_up(true);
+        self.notify(Notice::Resynced).await;
         if *failures > 0 {
             tracing::info!(host = %self.config.host, "engine reachable again");
         }
@@ -159,6 +163,13 @@ impl Sync {
             }
         }
         Ok(())
+    }
+
+    async fn notify(&self, notice: Notice) {
+        if let Some(notices) = &self.notices {
+            // The receiver only goes away when the exporter stops.
+            let _ = notices.send(notice).await;
+        }
     }
 
     /// Reads `/info` and `/version` into the inventory; returns the engine's clock, in
@@ -285,10 +296,8 @@ impl Sync {
                         self.inventory.remove(id);
                     }
                 }
-                if action == "start"
-                    && let Some(started) = &self.started
-                {
-                    let _ = started.send(Started { id: id.to_owned() }).await;
+                if action == "start" {
+                    self.notify(Notice::Started(id.to_owned())).await;
                 }
             }
         }

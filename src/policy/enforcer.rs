@@ -1,0 +1,194 @@
+//! The policy task: reloads the file (on SIGHUP, and when its contents change) and, in
+//! enforce mode, applies the policy to a container when it starts, to every running
+//! container after each inventory resync (exporter start, engine reconnect), and after
+//! each successful reload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use super::apply::{self, Outcome};
+use super::check::Host;
+use super::drift::{self, Observed};
+use super::model::{ContainerFacts, Policy};
+use super::state::{self, APPLIED, FAILED, PolicyMode, PolicyState};
+use crate::cgroup::{Cgroup, Hierarchy};
+use crate::docker::Inventory;
+use crate::docker::sync::Notice;
+
+/// How often the file is compared with what was last read. Polling, rather than a watch,
+/// survives editors that replace the file and config maps that swap a symlink.
+const FILE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Enforcer {
+    pub state: Arc<PolicyState>,
+    pub inventory: Arc<Inventory>,
+    pub hierarchy: Arc<Hierarchy>,
+    pub docker: Docker,
+}
+
+impl Enforcer {
+    pub async fn run(self, mut notices: mpsc::Receiver<Notice>) {
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => Some(hangup),
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; the policy reloads only when its file changes");
+                None
+            }
+        };
+        let mut poll = tokio::time::interval(FILE_POLL);
+        let mut last_text = std::fs::read_to_string(&self.state.file).ok();
+        loop {
+            tokio::select! {
+                notice = notices.recv() => match notice {
+                    None => return,
+                    Some(Notice::Started(id)) => self.apply_to(&id).await,
+                    Some(Notice::Resynced) => self.apply_to_all().await,
+                },
+                Some(()) = async { hangup.as_mut()?.recv().await } => {
+                    last_text = std::fs::read_to_string(&self.state.file).ok();
+                    if self.reload("SIGHUP") {
+                        self.apply_to_all().await;
+                    }
+                }
+                _ = poll.tick() => {
+                    let text = std::fs::read_to_string(&self.state.file).ok();
+                    if text != last_text {
+                        last_text = text;
+                        if self.reload("the file changed") {
+                            self.apply_to_all().await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads the file again; an invalid file leaves the active policy as it was.
+    fn reload(&self, why: &str) -> bool {
+        match state::load(&self.state.file, &Host::local()) {
+            Ok(policy) => {
+                tracing::info!(file = %self.state.file.display(), rules = policy.rules.len(), reason = why, "policy loaded");
+                self.state.replace(policy);
+                true
+            }
+            Err(error) => {
+                self.state.reload_failed();
+                for line in error.lines(&self.state.file) {
+                    tracing::error!(problem = %line, reason = why, "policy not reloaded; the last good policy stays in force");
+                }
+                false
+            }
+        }
+    }
+
+    async fn apply_to_all(&self) {
+        if self.state.mode != PolicyMode::Enforce {
+            return;
+        }
+        let running: Vec<String> = self
+            .inventory
+            .snapshot()
+            .containers
+            .iter()
+            .filter(|tracked| tracked.container.is_running())
+            .map(|tracked| tracked.container.id.clone())
+            .collect();
+        for id in running {
+            self.apply_to(&id).await;
+        }
+    }
+
+    async fn apply_to(&self, id: &str) {
+        if self.state.mode != PolicyMode::Enforce {
+            return;
+        }
+        let Some(tracked) = self.inventory.get(id) else {
+            return;
+        };
+        let container = &tracked.container;
+        let policy = self.state.policy();
+        let facts = ContainerFacts {
+            name: &container.name,
+            image: &container.image,
+            labels: &container.labels,
+        };
+        // A container no rule selects is never touched.
+        let Some(wanted) = policy.wanted_for(&facts) else {
+            return;
+        };
+        let Some(cgroup_path) = &tracked.cgroup_path else {
+            return;
+        };
+        let cgroup = Cgroup::new(&self.hierarchy, cgroup_path);
+        let observed = match drift::observe(&cgroup, &wanted) {
+            Ok(observed) => observed,
+            Err(error) => {
+                tracing::error!(container = %container.name, %error, "cannot read the container's current limits; nothing applied");
+                return;
+            }
+        };
+        match apply::apply(&self.docker, id, &cgroup, &container.resources, observed).await {
+            Outcome::Unchanged => {
+                tracing::debug!(container = %container.name, "limits already as the policy wants");
+            }
+            Outcome::Applied { changed } => {
+                for rule in rules_of(&policy, &changed) {
+                    self.state.count(&rule, APPLIED);
+                }
+                tracing::info!(
+                    container = %container.name,
+                    id = %container.id,
+                    rules = %rules_of(&policy, &changed).join(","),
+                    changes = %describe_changes(&changed),
+                    "policy applied"
+                );
+            }
+            Outcome::Failed { attempted, reason } => {
+                for rule in rules_of(&policy, &attempted) {
+                    self.state.count(&rule, FAILED);
+                }
+                tracing::error!(
+                    container = %container.name,
+                    id = %container.id,
+                    rules = %rules_of(&policy, &attempted).join(","),
+                    wanted = %describe_changes(&attempted),
+                    %reason,
+                    "policy not applied; the container is left as it was"
+                );
+            }
+        }
+    }
+}
+
+/// The names of the rules the limits come from, in rule order, each once.
+pub fn rules_of(policy: &Policy, observed: &[Observed]) -> Vec<String> {
+    let mut indexes: Vec<usize> = observed.iter().map(|item| item.wanted.rule).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    indexes
+        .into_iter()
+        .map(|index| policy.rule_name(index).to_owned())
+        .collect()
+}
+
+/// `memory 64MiB -> 512MiB, cpus unlimited -> 1.5`.
+pub fn describe_changes(observed: &[Observed]) -> String {
+    observed
+        .iter()
+        .map(|item| {
+            let current = item
+                .current
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+            format!(
+                "{} {current} -> {}",
+                item.wanted.resource, item.wanted.value
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,393 @@
+//! What a policy says: ordered rules, each selecting containers and declaring limits in the
+//! vocabulary of `docker run`; and which limits a given container gets from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::units::format_bytes;
+pub use crate::cgroup::io::Throttle;
+
+/// A place in the policy file: 1-based line and column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A value and where the file declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// `name:` in the file, or `rule-<n>` (1-based).
+    pub name: String,
+    pub position: Position,
+    /// Which containers the rule is for; an empty selector selects every container.
+    pub selector: Selector,
+    /// Containers the rule leaves alone even when the selector picks them.
+    pub excludes: Vec<Selector>,
+    /// Where `limits:` is, for problems about the limits as a whole.
+    pub limits_position: Position,
+    pub limits: Vec<Spanned<Setting>>,
+}
+
+/// Every criterion given must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selector {
+    pub position: Position,
+    pub name: Option<Spanned<glob::Pattern>>,
+    pub image: Option<Spanned<glob::Pattern>>,
+    pub labels: Vec<Spanned<LabelMatch>>,
+    pub compose_project: Option<Spanned<String>>,
+    pub compose_service: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelMatch {
+    Present(String),
+    Equals(String, String),
+    NotEquals(String, String),
+}
+
+/// What a container is, as far as selection goes.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerFacts<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+pub const COMPOSE_PROJECT_LABEL: &str = crate::docker::container::COMPOSE_PROJECT_LABEL;
+pub const COMPOSE_SERVICE_LABEL: &str = crate::docker::container::COMPOSE_SERVICE_LABEL;
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.image.is_none()
+            && self.labels.is_empty()
+            && self.compose_project.is_none()
+            && self.compose_service.is_none()
+    }
+
+    pub fn matches(&self, container: &ContainerFacts) -> bool {
+        let glob = |pattern: &Option<Spanned<glob::Pattern>>, value: &str| {
+            pattern
+                .as_ref()
+                .is_none_or(|pattern| pattern.value.matches(value))
+        };
+        let label = |key: &str| container.labels.get(key).map(String::as_str);
+        let exact = |wanted: &Option<Spanned<String>>, key: &str| {
+            wanted
+                .as_ref()
+                .is_none_or(|wanted| label(key) == Some(wanted.value.as_str()))
+        };
+        glob(&self.name, container.name)
+            && glob(&self.image, container.image)
+            && exact(&self.compose_project, COMPOSE_PROJECT_LABEL)
+            && exact(&self.compose_service, COMPOSE_SERVICE_LABEL)
+            && self.labels.iter().all(|matcher| match &matcher.value {
+                LabelMatch::Present(key) => label(key).is_some(),
+                LabelMatch::Equals(key, value) => label(key) == Some(value.as_str()),
+                LabelMatch::NotEquals(key, value) => label(key) != Some(value.as_str()),
+            })
+    }
+}
+
+impl Rule {
+    pub fn selects(&self, container: &ContainerFacts) -> bool {
+        self.selector.matches(container)
+            && !self
+                .excludes
+                .iter()
+                .any(|exclude| exclude.matches(container))
+    }
+}
+
+/// One limit a policy can declare. Each is a policy key (`memory`, `cpus`, ...); device
+/// limits are keyed by device too.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Memory,
+    MemoryReservation,
+    MemorySwap,
+    Cpus,
+    CpuShares,
+    CpuPeriod,
+    CpuQuota,
+    CpusetCpus,
+    CpusetMems,
+    PidsLimit,
+    BlkioWeight,
+    Device(Throttle, String),
+}
+
+impl Resource {
+    /// The keys a rule's `limits:` may hold (device limits take a list of `path:rate`).
+    pub const KEYS: [&'static str; 15] = [
+        "memory",
+        "memory-reservation",
+        "memory-swap",
+        "cpus",
+        "cpu-shares",
+        "cpu-period",
+        "cpu-quota",
+        "cpuset-cpus",
+        "cpuset-mems",
+        "pids-limit",
+        "blkio-weight",
+        "device-read-bps",
+        "device-write-bps",
+        "device-read-iops",
+        "device-write-iops",
+    ];
+
+    pub fn key(&self) -> &'static str {
+        match self {
+            Resource::Memory => "memory",
+            Resource::MemoryReservation => "memory-reservation",
+            Resource::MemorySwap => "memory-swap",
+            Resource::Cpus => "cpus",
+            Resource::CpuShares => "cpu-shares",
+            Resource::CpuPeriod => "cpu-period",
+            Resource::CpuQuota => "cpu-quota",
+            Resource::CpusetCpus => "cpuset-cpus",
+            Resource::CpusetMems => "cpuset-mems",
+            Resource::PidsLimit => "pids-limit",
+            Resource::BlkioWeight => "blkio-weight",
+            Resource::Device(throttle, _) => throttle.docker_name(),
+        }
+    }
+
+    /// Whether the `cpus` limit and the `cpu-period`/`cpu-quota` pair are two ways of
+    /// saying one thing: a later rule's either replaces an earlier rule's other.
+    fn bandwidth(&self) -> bool {
+        matches!(
+            self,
+            Resource::Cpus | Resource::CpuPeriod | Resource::CpuQuota
+        )
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Device(throttle, path) => write!(f, "{}:{path}", throttle.docker_name()),
+            other => f.write_str(other.key()),
+        }
+    }
+}
+
+/// A limit's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bytes(u64),
+    /// Bytes per second (device bandwidth).
+    Rate(u64),
+    Count(u64),
+    Cpus(f64),
+    /// A CPU or memory-node list, e.g. `0-3,6`.
+    List(String),
+    Unlimited,
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bytes(bytes) => f.write_str(&format_bytes(*bytes)),
+            Value::Rate(bytes) => write!(f, "{}/s", format_bytes(*bytes)),
+            Value::Count(count) => write!(f, "{count}"),
+            Value::Cpus(cpus) => write!(f, "{cpus}"),
+            Value::List(list) if list.is_empty() => f.write_str("(all)"),
+            Value::List(list) => f.write_str(list),
+            Value::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
+
+/// One declared limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub resource: Resource,
+    pub value: Value,
+}
+
+/// A limit a container should have, and the rule it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wanted {
+    pub resource: Resource,
+    pub value: Value,
+    /// Index into `Policy::rules`.
+    pub rule: usize,
+}
+
+impl Policy {
+    /// The limits `container` should have: each matching rule in order, later rules
+    /// overriding earlier ones limit by limit. `None` when no rule selects it.
+    pub fn wanted_for(&self, container: &ContainerFacts) -> Option<Vec<Wanted>> {
+        let mut wanted: BTreeMap<Resource, Wanted> = BTreeMap::new();
+        let mut selected = false;
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !rule.selects(container) {
+                continue;
+            }
+            selected = true;
+            if rule
+                .limits
+                .iter()
+                .any(|setting| setting.value.resource.bandwidth())
+            {
+                wanted.retain(|resource, _| !resource.bandwidth());
+            }
+            for setting in &rule.limits {
+                wanted.insert(
+                    setting.value.resource.clone(),
+                    Wanted {
+                        resource: setting.value.resource.clone(),
+                        value: setting.value.value.clone(),
+                        rule: index,
+                    },
+                );
+            }
+        }
+        selected.then(|| wanted.into_values().collect())
+    }
+
+    pub fn rule_name(&self, index: usize) -> &str {
+        self.rules.get(index).map_or("?", |rule| rule.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spanned<T>(value: T) -> Spanned<T> {
+        Spanned {
+            value,
+            position: Position::default(),
+        }
+    }
+
+    fn rule(name: &str, selector: Selector, limits: Vec<(Resource, Value)>) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            position: Position::default(),
+            selector,
+            excludes: Vec::new(),
+            limits_position: Position::default(),
+            limits: limits
+                .into_iter()
+                .map(|(resource, value)| spanned(Setting { resource, value }))
+                .collect(),
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn selectors_match_names_images_labels_and_compose() {
+        let shop = labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+            ("tier", "front"),
+        ]);
+        let web = ContainerFacts {
+            name: "shop-web-1",
+            image: "registry.local/nginx:1.27",
+            labels: &shop,
+        };
+        let mut selector = Selector {
+            name: Some(spanned(glob::Pattern::new("shop-*").unwrap())),
+            image: Some(spanned(glob::Pattern::new("*/nginx:*").unwrap())),
+            compose_project: Some(spanned("shop".to_owned())),
+            ..Selector::default()
+        };
+        assert!(selector.matches(&web));
+        selector.labels = vec![
+            spanned(LabelMatch::Present("tier".to_owned())),
+            spanned(LabelMatch::Equals("tier".to_owned(), "front".to_owned())),
+            spanned(LabelMatch::NotEquals("env".to_owned(), "dev".to_owned())),
+        ];
+        assert!(selector.matches(&web));
+        selector.compose_service = Some(spanned("db".to_owned()));
+        assert!(!selector.matches(&web));
+        assert!(Selector::default().matches(&web));
+    }
+
+    #[test]
+    fn later_rules_override_limit_by_limit_and_excludes_apply() {
+        let none = BTreeMap::new();
+        let web = ContainerFacts {
+            name: "web",
+            image: "nginx",
+            labels: &none,
+        };
+        let debug = ContainerFacts {
+            name: "web-debug",
+            image: "nginx",
+            labels: &none,
+        };
+        let mut second = rule(
+            "web",
+            Selector {
+                name: Some(spanned(glob::Pattern::new("web*").unwrap())),
+                ..Selector::default()
+            },
+            vec![
+                (Resource::Memory, Value::Bytes(512)),
+                (Resource::CpuQuota, Value::Count(50_000)),
+            ],
+        );
+        second.excludes = vec![Selector {
+            name: Some(spanned(glob::Pattern::new("*-debug").unwrap())),
+            ..Selector::default()
+        }];
+        let policy = Policy {
+            rules: vec![
+                rule(
+                    "default",
+                    Selector::default(),
+                    vec![
+                        (Resource::Memory, Value::Bytes(256)),
+                        (Resource::PidsLimit, Value::Count(100)),
+                        (Resource::Cpus, Value::Cpus(1.0)),
+                    ],
+                ),
+                second,
+            ],
+        };
+        let wanted = policy.wanted_for(&web).unwrap();
+        let find = |resource: Resource| wanted.iter().find(|w| w.resource == resource).cloned();
+        assert_eq!(find(Resource::Memory).unwrap().value, Value::Bytes(512));
+        assert_eq!(find(Resource::Memory).unwrap().rule, 1);
+        assert_eq!(find(Resource::PidsLimit).unwrap().rule, 0);
+        // cpu-quota in a later rule replaces cpus from an earlier one.
+        assert!(find(Resource::Cpus).is_none());
+        assert_eq!(
+            find(Resource::CpuQuota).unwrap().value,
+            Value::Count(50_000)
+        );
+
+        let debug_wanted = policy.wanted_for(&debug).unwrap();
+        assert!(debug_wanted.iter().all(|w| w.rule == 0), "{debug_wanted:?}");
+
+        let only_web = Policy {
+            rules: vec![policy.rules[1].clone()],
+        };
+        assert!(only_web.wanted_for(&debug).is_none());
+    }
+}

@@ -1,0 +1,88 @@
+//! `stevedore policy plan`: for each container the policy selects, its current limits and
+//! the wanted ones, without changing anything.
+
+use std::fmt::Write;
+
+use super::drift;
+use super::model::{ContainerFacts, Policy};
+use crate::cgroup::{Cgroup, Hierarchy};
+use crate::docker::Snapshot;
+
+pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> String {
+    let mut out = String::new();
+    let mut containers: Vec<_> = snapshot.containers.iter().collect();
+    containers.sort_by(|a, b| a.container.name.cmp(&b.container.name));
+    let (mut changes, mut in_place, mut stopped, mut unselected) = (0, 0, 0, 0);
+    for tracked in containers {
+        let container = &tracked.container;
+        let facts = ContainerFacts {
+            name: &container.name,
+            image: &container.image,
+            labels: &container.labels,
+        };
+        let Some(wanted) = policy.wanted_for(&facts) else {
+            unselected += 1;
+            continue;
+        };
+        let short_id: String = container.id.chars().take(12).collect();
+        let mut rules: Vec<usize> = wanted.iter().map(|w| w.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let rule_names: Vec<&str> = rules.iter().map(|rule| policy.rule_name(*rule)).collect();
+        let _ = writeln!(
+            out,
+            "{} ({short_id}), rules: {}",
+            container.name,
+            rule_names.join(", ")
+        );
+        let cgroup = tracked
+            .cgroup_path
+            .as_deref()
+            .filter(|_| container.is_running());
+        let Some(path) = cgroup else {
+            stopped += 1;
+            let _ = writeln!(out, "  not running; these limits apply when it starts:");
+            for item in &wanted {
+                let _ = writeln!(
+                    out,
+                    "  {:<30} {}  [{}]",
+                    item.resource.to_string(),
+                    item.value,
+                    policy.rule_name(item.rule)
+                );
+            }
+            continue;
+        };
+        match drift::observe(&Cgroup::new(hierarchy, path), &wanted) {
+            Ok(observed) => {
+                if observed.iter().all(|item| item.in_place) {
+                    in_place += 1;
+                } else {
+                    changes += 1;
+                }
+                for item in observed {
+                    let rule = policy.rule_name(item.wanted.rule);
+                    let resource = item.wanted.resource.to_string();
+                    let line = match (&item.current, item.in_place) {
+                        (_, true) => format!("{} (in place)", item.wanted.value),
+                        (Some(current), false) => format!("{current} -> {}", item.wanted.value),
+                        (None, false) => {
+                            format!("{} (this kernel has no file for it)", item.wanted.value)
+                        }
+                    };
+                    let _ = writeln!(out, "  {resource:<30} {line}  [{rule}]");
+                }
+            }
+            Err(error) => {
+                let _ = writeln!(out, "  cannot read its current limits: {error}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} selected: {changes} to change, {in_place} already in place, {stopped} not running; \
+         {unselected} not selected by any rule (left alone). Nothing was applied.",
+        changes + in_place + stopped
+    );
+    out
+}

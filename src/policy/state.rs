@@ -1,0 +1,142 @@
+//! The active policy and what the exporter reports about it: whether the last reload
+//! worked, when the policy last loaded, and how applications went.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::ValueEnum;
+
+use super::check::{self, Host};
+use super::document::{self, Problem};
+use super::model::Policy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyMode {
+    /// Apply the policy's limits to the containers it selects.
+    Enforce,
+    /// Change nothing; report where containers differ from the policy.
+    Report,
+}
+
+/// Why a policy file could not be used.
+#[derive(Debug)]
+pub enum LoadError {
+    Read(String),
+    Problems(Vec<Problem>),
+}
+
+impl LoadError {
+    /// One line per problem, `FILE:LINE:COLUMN: message`, as compilers write them.
+    pub fn lines(&self, path: &Path) -> Vec<String> {
+        match self {
+            LoadError::Read(reason) => vec![format!("{}: {reason}", path.display())],
+            LoadError::Problems(problems) => problems
+                .iter()
+                .map(|problem| {
+                    format!(
+                        "{}:{}:{}: {}",
+                        path.display(),
+                        problem.position.line,
+                        problem.position.column,
+                        problem.message
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reads, parses and checks a policy file.
+pub fn load(path: &Path, host: &Host) -> Result<Policy, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| LoadError::Read(format!("cannot read the policy: {error}")))?;
+    load_text(&text, host)
+}
+
+pub fn load_text(text: &str, host: &Host) -> Result<Policy, LoadError> {
+    let policy = document::parse(text).map_err(LoadError::Problems)?;
+    let problems = check::check(&policy, host);
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(LoadError::Problems(problems))
+    }
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// Shared between the enforcer (which writes) and scrapes (which read). Std locks: none is
+/// held across an `.await`.
+#[derive(Debug)]
+pub struct PolicyState {
+    pub file: PathBuf,
+    pub mode: PolicyMode,
+    active: RwLock<Arc<Policy>>,
+    reload: Mutex<ReloadStatus>,
+    /// (rule, result) → applications counted.
+    applied: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadStatus {
+    pub success: bool,
+    /// When a policy last loaded successfully, in seconds since the epoch.
+    pub last_success_seconds: f64,
+}
+
+pub const APPLIED: &str = "applied";
+pub const FAILED: &str = "failed";
+
+impl PolicyState {
+    pub fn new(file: PathBuf, mode: PolicyMode, policy: Policy) -> PolicyState {
+        PolicyState {
+            file,
+            mode,
+            active: RwLock::new(Arc::new(policy)),
+            reload: Mutex::new(ReloadStatus {
+                success: true,
+                last_success_seconds: unix_now(),
+            }),
+            applied: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.active.read().expect("policy lock"))
+    }
+
+    pub fn replace(&self, policy: Policy) {
+        *self.active.write().expect("policy lock") = Arc::new(policy);
+        *self.reload.lock().expect("reload lock") = ReloadStatus {
+            success: true,
+            last_success_seconds: unix_now(),
+        };
+    }
+
+    pub fn reload_failed(&self) {
+        self.reload.lock().expect("reload lock").success = false;
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        *self.reload.lock().expect("reload lock")
+    }
+
+    pub fn count(&self, rule: &str, result: &'static str) {
+        *self
+            .applied
+            .lock()
+            .expect("applied lock")
+            .entry((rule.to_owned(), result))
+            .or_insert(0) += 1;
+    }
+
+    pub fn applied(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.applied.lock().expect("applied lock").clone()
+    }
+}
