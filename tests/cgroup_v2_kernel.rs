@@ -1,0 +1,341 @@
+//! cgroup v2 on a real kernel: a Debian kernel booted under qemu (these machines run v1
+//! hybrid), with child cgroups shaped like Docker's (cgroupfs driver under /docker, systemd
+//! driver under /system.slice), real workloads in them, and a statically linked stevedore
+//! printing one scrape. The serial log carries the scrape and the raw cgroup files, dumped
+//! before and after the scrape; every value is checked against the workload and the files.
+//!
+//! The VM harness is `tests/v2-kernel/run-vm.sh` (kernel cached under the target dir). The
+//! static binary is taken from `STEVEDORE_STATIC_BINARY` when set (CI builds it first),
+//! otherwise built here.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::Scrape;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target tmp dir is inside the target dir")
+        .to_owned()
+}
+
+/// A statically linked stevedore: the initramfs has no C library.
+fn static_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("STEVEDORE_STATIC_BINARY") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "STEVEDORE_STATIC_BINARY={path:?} is not a file"
+        );
+        return path;
+    }
+    let target = target_dir().join("static");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "stevedore",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the static binary failed");
+    target.join("x86_64-unknown-linux-gnu/release/stevedore")
+}
+
+/// The text between two marker lines.
+fn section<'a>(log: &'a str, begin: &str, end: &str) -> &'a str {
+    let start = log
+        .find(begin)
+        .unwrap_or_else(|| panic!("no `{begin}` in the VM log"));
+    let body = &log[start..];
+    let body = &body[body.find('\n').map_or(body.len(), |n| n + 1)..];
+    let stop = body
+        .find(end)
+        .unwrap_or_else(|| panic!("no `{end}` after `{begin}` in the VM log"));
+    &body[..stop]
+}
+
+/// The files of one dump (`before` or `after`): path → contents.
+fn dumped_files(log: &str, label: &str) -> HashMap<String, String> {
+    let dump = section(
+        log,
+        &format!("=== DUMP BEGIN {label} "),
+        &format!("=== DUMP END {label} "),
+    );
+    let mut files = HashMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in dump.lines() {
+        if let Some(path) = line
+            .strip_prefix("=== FILE ")
+            .and_then(|rest| rest.strip_suffix(" ==="))
+        {
+            current = Some((path.to_owned(), String::new()));
+        } else if line == "=== END FILE ===" {
+            if let Some((path, text)) = current.take() {
+                files.insert(path, text);
+            }
+        } else if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    files
+}
+
+/// A key's value in a flat-keyed or nested-keyed dumped file.
+fn file_key(files: &HashMap<String, String>, path: &str, key: &str) -> f64 {
+    let text = files
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} was not dumped"));
+    text.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        .or_else(|| {
+            text.lines().find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(key)).then(|| words.next().unwrap_or_default().to_owned())
+            })
+        })
+        .unwrap_or_else(|| panic!("no {key} in {path}:\n{text}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {path} is not a number"))
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn every_reading_on_a_real_cgroup_v2_kernel() {
+    let binary = static_binary();
+    let serial = tempfile::NamedTempFile::new().unwrap();
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/v2-kernel/run-vm.sh");
+    let output = Command::new(&harness)
+        .arg("--cache")
+        .arg(target_dir().join("v2-kernel-cache"))
+        .arg("--stevedore")
+        .arg(&binary)
+        .arg("--out")
+        .arg(serial.path())
+        .output()
+        .expect("run the VM harness");
+    let log = std::fs::read_to_string(serial.path()).unwrap_or_default();
+    let harness_log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the VM did not complete its scenario ({}):\n{harness_log}\n{log}",
+        output.status
+    );
+    // Never pass on a silent boot: the scenario's own end marker must be there.
+    assert!(
+        log.contains("=== SCENARIO COMPLETE"),
+        "no end marker:\n{log}"
+    );
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.starts_with("=== CHECK") && line.contains(" FAIL "))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the kernel did not enforce the workload's limits: {failed:#?}"
+    );
+    assert!(
+        log.contains("=== ERRORS 0 ==="),
+        "the scenario reported errors:\n{log}"
+    );
+    assert!(
+        log.contains("=== STEVEDORE EXIT 0 ==="),
+        "stevedore failed:\n{log}"
+    );
+    eprintln!("{}", harness_log.trim());
+
+    let text = section(&log, "=== STEVEDORE BEGIN ===", "=== STEVEDORE END ===");
+    promtool_check(text);
+    let scrape = Scrape::parse(text);
+    let before = dumped_files(&log, "before");
+    let after = dumped_files(&log, "after");
+    let cgroup = |role: &str| -> String {
+        let prefix = format!("=== CGROUP {role} ");
+        log.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(" ==="))
+            .unwrap_or_else(|| panic!("no cgroup for {role}"))
+            .to_owned()
+    };
+    let id = |dir: &str| dir.trim_start_matches("/sys/fs/cgroup").to_owned();
+    let (a, b, c, d) = (
+        cgroup("cpu-burner"),
+        cgroup("memory-holder"),
+        cgroup("disk-writer"),
+        cgroup("oom-victim"),
+    );
+    let value = |dir: &str, name: &str| scrape.expect(name, &[("id", &id(dir))]);
+    // A counter the exporter read lies between the two dumps of its file.
+    let between = |dir: &str, name: &str, file: &str, key: &str, scale: f64| {
+        let read = value(dir, name);
+        let path = format!("{dir}/{file}");
+        let (low, high) = (
+            file_key(&before, &path, key) / scale,
+            file_key(&after, &path, key) / scale,
+        );
+        assert!(
+            low <= read && read <= high,
+            "{name} of {dir} is {read}, not between the files' {low} and {high}"
+        );
+        read
+    };
+
+    assert_eq!(
+        scrape.expect("stevedore_scrape_targets", &[("source", "raw")]),
+        4.0
+    );
+    for collector in ["cpu", "memory", "blkio", "pids", "pressure"] {
+        assert_eq!(
+            scrape.expect(
+                "stevedore_scrape_collector_success",
+                &[("collector", collector)]
+            ),
+            1.0,
+            "{collector}"
+        );
+    }
+
+    // The CPU burner under a 20% quota: throttled.
+    let throttled = between(
+        &a,
+        "container_cpu_cfs_throttled_periods_total",
+        "cpu.stat",
+        "nr_throttled",
+        1.0,
+    );
+    assert!(throttled > 0.0);
+    let used = between(
+        &a,
+        "container_cpu_usage_seconds_total",
+        "cpu.stat",
+        "usage_usec",
+        1e6,
+    );
+    assert!(used > 0.1, "the burner used only {used} s");
+    between(
+        &a,
+        "container_cpu_cfs_throttled_seconds_total",
+        "cpu.stat",
+        "throttled_usec",
+        1e6,
+    );
+    assert_eq!(value(&a, "container_spec_cpu_quota"), 20_000.0);
+    assert_eq!(value(&a, "container_spec_cpu_period"), 100_000.0);
+    // cpu.weight 20 is what docker writes for --cpu-shares 512; cAdvisor's inverse gives 500.
+    assert_eq!(value(&a, "container_spec_cpu_shares"), 500.0);
+    if log.contains("=== INFO cpuset enabled: yes ===") {
+        assert_eq!(value(&a, "container_spec_cpuset_cpus"), 1.0);
+    }
+    assert_eq!(value(&a, "container_spec_pids_limit"), 50.0);
+    assert!(value(&a, "container_pressure_cpu_waiting_seconds_total") > 0.0);
+
+    // The memory holder: 32 MiB in tmpfs, charged to it.
+    assert!(value(&b, "container_memory_working_set_bytes") >= 32.0 * MIB);
+    assert!(value(&b, "container_memory_usage_bytes") >= 32.0 * MIB);
+    assert_eq!(value(&b, "container_spec_memory_limit_bytes"), 64.0 * MIB);
+    assert_eq!(
+        value(&b, "container_spec_memory_reservation_limit_bytes"),
+        32.0 * MIB
+    );
+    // memory.max + memory.swap.max (0): memory plus swap, as docker's --memory-swap.
+    assert_eq!(
+        value(&b, "container_spec_memory_swap_limit_bytes"),
+        64.0 * MIB
+    );
+    assert_eq!(value(&b, "container_spec_pids_limit"), 40.0);
+
+    // The disk writer, in the systemd driver's layout: 8 MiB written directly to vda
+    // under a 4 MiB/s io.max.
+    assert!(id(&c).starts_with("/system.slice/docker-") && id(&c).ends_with(".scope"));
+    let on_vda = [("id", id(&c)), ("device", "/dev/vda".to_owned())];
+    let on_vda: Vec<(&str, &str)> = on_vda.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let written = scrape.expect("container_fs_writes_bytes_total", &on_vda);
+    assert!(written >= 8.0 * MIB, "{written} bytes written");
+    let vda = log
+        .lines()
+        .find_map(|line| line.strip_prefix("=== INFO vda dev "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the VM names vda's device number");
+    assert_eq!(
+        written,
+        file_key(&after, &format!("{c}/io.stat"), "wbytes"),
+        "io.stat of {vda}"
+    );
+    assert_eq!(
+        scrape.expect("container_spec_blkio_device_write_bytes_limit", &on_vda),
+        4.0 * MIB
+    );
+    assert_eq!(
+        scrape.expect("container_spec_blkio_device_read_bytes_limit", &on_vda),
+        0.0
+    );
+    assert!(value(&c, "container_pressure_io_waiting_seconds_total") > 0.0);
+    assert_eq!(value(&c, "container_spec_pids_limit"), 30.0);
+
+    // The OOM victim: killed by the kernel, counted from memory.events.
+    let ooms = between(
+        &d,
+        "container_oom_events_total",
+        "memory.events",
+        "oom_kill",
+        1.0,
+    );
+    assert!(ooms >= 1.0, "no OOM kill counted");
+    assert_eq!(value(&d, "container_spec_memory_limit_bytes"), 16.0 * MIB);
+    assert_eq!(
+        value(&d, "container_spec_memory_swap_limit_bytes"),
+        16.0 * MIB
+    );
+    assert_eq!(value(&d, "container_spec_pids_limit"), 20.0);
+    assert!(value(&d, "container_memory_failcnt") >= 1.0);
+
+    for dir in [&a, &b, &c, &d] {
+        assert!(value(dir, "container_pids_current") >= 1.0);
+        for resource in ["cpu", "memory", "io"] {
+            for kind in ["waiting", "stalled"] {
+                let name = format!("container_pressure_{resource}_{kind}_seconds_total");
+                assert!(
+                    scrape.value(&name, &[("id", &id(dir))]).is_some(),
+                    "{name} of {dir}"
+                );
+            }
+        }
+    }
+}
