@@ -279,6 +279,69 @@ mod tests {
         assert!(validate_raw_glob("/[").is_err());
     }
 
+    /// Stands in for a container removed while the scrape reads it: its cgroup directory
+    /// goes away between the collector's reads.
+    fn vanish_during_collection(
+        cgroup: &Cgroup,
+        _: &Context,
+        out: &mut TargetSamples,
+    ) -> Result<(), crate::cgroup::CgroupError> {
+        static USAGE: Desc = gauge(
+            "test_usage_bytes",
+            "A reading taken before the cgroup went.",
+        );
+        out.add(&USAGE, 1u64);
+        if cgroup.path.ends_with("/vanishing") {
+            for tree in cgroup.hierarchy.trees() {
+                let _ = fs::remove_dir_all(tree.dir_of(cgroup.path).unwrap());
+            }
+        }
+        Ok(())
+    }
+
+    static VANISHING: Collector = Collector {
+        name: "vanishing",
+        help: "removes one cgroup while reading it",
+        enabled_by_default: true,
+        collect: vanish_during_collection,
+    };
+
+    #[test]
+    fn a_cgroup_that_vanishes_mid_scrape_is_skipped_whole() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["memory/docker/staying", "memory/docker/vanishing"] {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let scraper = Scraper::new(
+            ScrapeConfig {
+                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+                procfs: root.path().join("proc"),
+                collectors: vec![&VANISHING],
+                raw_globs: vec!["/docker/*".to_owned()],
+                engine_metrics: false,
+                policy: None,
+            },
+            Arc::new(Inventory::default()),
+        );
+        let exposition = scraper.collect();
+        let usage = exposition.family("test_usage_bytes").unwrap();
+        assert_eq!(
+            usage.samples.len(),
+            1,
+            "only the staying cgroup is reported"
+        );
+        let target = usage.samples[0].target.unwrap();
+        assert_eq!(exposition.targets[target][0].1, "/docker/staying");
+        let success = exposition
+            .family("stevedore_scrape_collector_success")
+            .unwrap();
+        assert_eq!(
+            success.samples[0].value.as_f64(),
+            1.0,
+            "a vanished cgroup is no error"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_scrapes_share_one_collection() {
         let root = tempfile::tempdir().unwrap();

@@ -115,6 +115,10 @@ fn lifecycle_moves_counters_states_and_names() {
     );
     docker(&["start", &id]);
     wait_for_state(&exporter, "stevedore-life-a", "running");
+    docker(&["pause", &id]);
+    wait_for_state(&exporter, "stevedore-life-a", "paused");
+    docker(&["unpause", &id]);
+    wait_for_state(&exporter, "stevedore-life-a", "running");
     docker(&["kill", &id]);
     wait_for_state(&exporter, "stevedore-life-a", "exited");
     docker(&["restart", "-t", "0", &id]);
@@ -162,6 +166,8 @@ fn lifecycle_moves_counters_states_and_names() {
     assert_eq!(of("rename"), 1.0);
     assert_eq!(of("destroy"), 1.0);
     assert_eq!(of("restart"), 1.0);
+    assert_eq!(of("pause"), 1.0);
+    assert_eq!(of("unpause"), 1.0);
     assert!(of("die") >= 3.0);
     assert!(of("kill") >= 1.0);
 }
