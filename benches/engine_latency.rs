@@ -10,34 +10,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
+use common::bench::{ApiContainers, report};
 
 const CONTAINERS: usize = 50;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{what:<34} p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms   (n={})",
-        percentile(&samples, 0.5).as_secs_f64() * 1e3,
-        percentile(&samples, 0.99).as_secs_f64() * 1e3,
-        samples.last().unwrap().as_secs_f64() * 1e3,
-        samples.len()
-    );
-}
-
 fn main() {
     let containers = common::Containers::new("bench-engine-latency");
+    let api = ApiContainers::new("bench-engine-latency");
     let exporter = common::Exporter::start(&["--log.level=info"]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let metrics_url = exporter.url("/metrics");
     let scrape = || {
         ureq::get(&metrics_url)
@@ -53,32 +33,10 @@ fn main() {
     let mut vanish = Vec::new();
     for n in 0..CONTAINERS {
         let name = format!("stevedore-bench-latency-{n}");
-        let id = runtime.block_on(async {
-            let body = ContainerCreateBody {
-                image: Some(common::IMAGE.to_owned()),
-                cmd: Some(vec!["sleep".to_owned(), "600".to_owned()]),
-                labels: Some(
-                    [(
-                        common::TEST_LABEL.to_owned(),
-                        "bench-engine-latency".to_owned(),
-                    )]
-                    .into_iter()
-                    .collect(),
-                ),
-                ..Default::default()
-            };
-            let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            docker
-                .create_container(Some(options), body)
-                .await
-                .unwrap()
-                .id
-        });
+        let id = api.create(&name);
         let series = format!("id=\"/docker/{id}\"");
 
-        runtime
-            .block_on(docker.start_container(&id, None::<StartContainerOptions>))
-            .unwrap();
+        api.start(&id);
         let started = Instant::now();
         loop {
             let before = Instant::now();
@@ -94,10 +52,7 @@ fn main() {
         }
         appear.push(started.elapsed());
 
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        runtime
-            .block_on(docker.remove_container(&id, Some(options)))
-            .unwrap();
+        api.remove(&id);
         let removed = Instant::now();
         while scrape().contains(&series) {
             assert!(

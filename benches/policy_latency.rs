@@ -11,30 +11,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
+use common::bench::{ApiContainers, report};
 
 const STARTS: usize = 50;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{what:<40} p50 {:>7.1} ms   p99 {:>7.1} ms   max {:>7.1} ms   (n={})",
-        percentile(&samples, 0.5).as_secs_f64() * 1e3,
-        percentile(&samples, 0.99).as_secs_f64() * 1e3,
-        samples.last().unwrap().as_secs_f64() * 1e3,
-        samples.len()
-    );
-}
-
 fn main() {
     let containers = common::Containers::new("bench-policy-latency");
+    let api = ApiContainers::new("bench-policy-latency");
     let scratch = common::disk_scratch_dir();
     let (disk, device) = common::disk_of(scratch.path());
     let policy = scratch.path().join("policy.yaml");
@@ -50,8 +33,6 @@ fn main() {
         &format!("--policy.file={}", policy.display()),
         "--policy.mode=enforce",
     ]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let wanted_memory = (96 * 1024 * 1024).to_string();
     let wanted_device = format!("{device} {}", 10 * 1024 * 1024);
 
@@ -59,42 +40,14 @@ fn main() {
     let mut in_place = Vec::new();
     for n in 0..STARTS {
         let name = format!("stevedore-bench-policy-{n}");
-        let id = runtime.block_on(async {
-            let body = ContainerCreateBody {
-                image: Some(common::IMAGE.to_owned()),
-                cmd: Some(vec!["sleep".to_owned(), "600".to_owned()]),
-                labels: Some(
-                    [(
-                        common::TEST_LABEL.to_owned(),
-                        "bench-policy-latency".to_owned(),
-                    )]
-                    .into_iter()
-                    .collect(),
-                ),
-                ..Default::default()
-            };
-            let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            docker
-                .create_container(Some(options), body)
-                .await
-                .unwrap()
-                .id
-        });
-        let call = Instant::now();
-        runtime
-            .block_on(docker.start_container(&id, None::<StartContainerOptions>))
-            .unwrap();
-        start_calls.push(call.elapsed());
+        let id = api.create(&name);
+        start_calls.push(api.start(&id));
         let returned = Instant::now();
         let memory = format!("/sys/fs/cgroup/memory/docker/{id}/memory.limit_in_bytes");
         let device_limit =
             format!("/sys/fs/cgroup/blkio/docker/{id}/blkio.throttle.write_bps_device");
-        loop {
-            let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-            if read(&memory).trim() == wanted_memory && read(&device_limit).trim() == wanted_device
-            {
-                break;
-            }
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        while read(&memory).trim() != wanted_memory || read(&device_limit).trim() != wanted_device {
             assert!(
                 returned.elapsed() < Duration::from_secs(10),
                 "{name}: limits never in place"
@@ -102,10 +55,7 @@ fn main() {
             std::thread::sleep(Duration::from_micros(200));
         }
         in_place.push(returned.elapsed());
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        runtime
-            .block_on(docker.remove_container(&id, Some(options)))
-            .unwrap();
+        api.remove(&id);
     }
     drop(containers);
     println!("{STARTS} starts, one at a time, cgroup files polled every 0.2 ms:");

@@ -11,9 +11,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::Scrape;
 
@@ -115,28 +114,6 @@ fn file_key(files: &HashMap<String, String>, path: &str, key: &str) -> f64 {
         .unwrap_or_else(|_| panic!("{key} in {path} is not a number"))
 }
 
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[test]
 fn every_reading_on_a_real_cgroup_v2_kernel() {
     let binary = static_binary();
@@ -182,7 +159,7 @@ fn every_reading_on_a_real_cgroup_v2_kernel() {
     eprintln!("{}", harness_log.trim());
 
     let text = section(&log, "=== STEVEDORE BEGIN ===", "=== STEVEDORE END ===");
-    promtool_check(text);
+    common::promtool_check_metrics(text);
     let scrape = Scrape::parse(text);
     let before = dumped_files(&log, "before");
     let after = dumped_files(&log, "after");
@@ -221,16 +198,7 @@ fn every_reading_on_a_real_cgroup_v2_kernel() {
         scrape.expect("stevedore_scrape_targets", &[("source", "raw")]),
         4.0
     );
-    for collector in ["cpu", "memory", "blkio", "pids", "pressure"] {
-        assert_eq!(
-            scrape.expect(
-                "stevedore_scrape_collector_success",
-                &[("collector", collector)]
-            ),
-            1.0,
-            "{collector}"
-        );
-    }
+    common::assert_collectors_succeeded(&scrape);
 
     // The CPU burner under a 20% quota: throttled.
     let throttled = between(

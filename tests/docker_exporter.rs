@@ -92,16 +92,7 @@ fn every_spec_value_equals_what_was_set() {
         "labels outside the allowlist are not copied"
     );
     assert_eq!(scrape.expect("docker_up", &[]), 1.0);
-    for collector in ["cpu", "memory", "blkio", "pids", "pressure"] {
-        assert_eq!(
-            scrape.expect(
-                "stevedore_scrape_collector_success",
-                &[("collector", collector)]
-            ),
-            1.0,
-            "collector {collector}"
-        );
-    }
+    common::assert_collectors_succeeded(&scrape);
 }
 
 #[test]
@@ -155,9 +146,7 @@ fn tmpfs_holding_32_mib_shows_in_memory_usage() {
         "-c",
         "dd if=/dev/zero of=/hold/fill bs=1M count=32 && touch /hold/done && sleep 600",
     ]);
-    wait_for("the 32 MiB file", Duration::from_secs(10), || {
-        common::docker_result(&["exec", &id, "test", "-e", "/hold/done"]).ok()
-    });
+    common::wait_for_file_in(&id, "/hold/done");
     let exporter = Exporter::start(&[]);
     let series = [("id", cgroup_id(&id))];
     let series = [("id", series[0].1.as_str())];

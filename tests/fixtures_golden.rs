@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const NON_DETERMINISTIC: [&str; 4] = [
     "process_",
@@ -47,29 +46,6 @@ fn scrape_fixture(tree: &str, raw: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn deterministic(text: &str) -> String {
     text.lines()
         .filter(|line| {
@@ -83,7 +59,7 @@ fn deterministic(text: &str) -> String {
 
 fn check_against_golden(tree: &str, raw: &[&str]) {
     let output = scrape_fixture(tree, raw);
-    promtool_check(&output);
+    common::promtool_check_metrics(&output);
     let filtered = deterministic(&output);
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -94,7 +70,7 @@ fn check_against_golden(tree: &str, raw: &[&str]) {
     }
     let golden = std::fs::read_to_string(&golden_path)
         .unwrap_or_else(|error| panic!("{}: {error}", golden_path.display()));
-    promtool_check(&golden);
+    common::promtool_check_metrics(&golden);
     if filtered != golden {
         let diff: Vec<String> = diff_lines(&golden, &filtered);
         panic!(

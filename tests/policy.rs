@@ -454,9 +454,7 @@ fn a_refused_limit_leaves_the_container_as_it_was_and_is_counted() {
         "-c",
         "dd if=/dev/zero of=/hold/fill bs=1M count=48 && touch /hold/done && sleep 600",
     ]);
-    wait_for("48 MiB in use", Duration::from_secs(10), || {
-        common::docker_result(&["exec", &id, "test", "-e", "/hold/done"]).ok()
-    });
+    common::wait_for_file_in(&id, "/hold/done");
     let before = (
         cgroup_file("memory", &id, "memory.limit_in_bytes"),
         cgroup_file("pids", &id, "pids.max"),
@@ -510,6 +508,17 @@ fn stevedore(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `policy check` printed a problem at FILE:LINE:COLUMN that says `words`.
+fn assert_problem_at(output: &str, file: &Path, line: usize, column: usize, words: &str) {
+    let place = format!("{}:{line}:{column}: ", file.display());
+    assert!(
+        output
+            .lines()
+            .any(|text| text.starts_with(&place) && text.contains(words)),
+        "expected {place}…{words}… in:\n{output}"
+    );
+}
+
 #[test]
 fn policy_check_places_each_mistake_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -546,15 +555,7 @@ fn policy_check_places_each_mistake_at_its_line() {
     .unwrap();
     let (ok, output) = stevedore(&["policy", "check", file.to_str().unwrap()]);
     assert!(!ok, "a policy with mistakes must fail: {output}");
-    let at = |line: usize, column: usize, words: &str| {
-        let place = format!("{}:{line}:{column}: ", file.display());
-        assert!(
-            output
-                .lines()
-                .any(|text| text.starts_with(&place) && text.contains(words)),
-            "expected {place}…{words}… in:\n{output}"
-        );
-    };
+    let at = |line, column, words| assert_problem_at(&output, &file, line, column, words);
     at(4, 7, "unknown key `memroy`");
     at(7, 15, "not a size");
     // A file with syntax problems is reported before the host checks run; check the rest
@@ -566,15 +567,7 @@ fn policy_check_places_each_mistake_at_its_line() {
     std::fs::write(&file, fixed).unwrap();
     let (ok, output) = stevedore(&["policy", "check", file.to_str().unwrap()]);
     assert!(!ok);
-    let at = |line: usize, column: usize, words: &str| {
-        let place = format!("{}:{line}:{column}: ", file.display());
-        assert!(
-            output
-                .lines()
-                .any(|text| text.starts_with(&place) && text.contains(words)),
-            "expected {place}…{words}… in:\n{output}"
-        );
-    };
+    let at = |line, column, words| assert_problem_at(&output, &file, line, column, words);
     at(10, 15, "below the engine's minimum");
     at(14, 20, "below `memory`");
     at(17, 13, "more than this host's");

@@ -111,13 +111,8 @@ impl Enforcer {
         };
         let container = &tracked.container;
         let policy = self.state.policy();
-        let facts = ContainerFacts {
-            name: &container.name,
-            image: &container.image,
-            labels: &container.labels,
-        };
         // A container no rule selects is never touched.
-        let Some(wanted) = policy.wanted_for(&facts) else {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
             return;
         };
         let Some(cgroup_path) = &tracked.cgroup_path else {
@@ -131,35 +126,32 @@ impl Enforcer {
                 return;
             }
         };
-        match apply::apply(&self.docker, id, &cgroup, &container.resources, observed).await {
+        let outcome = apply::apply(&self.docker, id, &cgroup, &container.resources, observed).await;
+        let (result, items, reason) = match &outcome {
             Outcome::Unchanged => {
                 tracing::debug!(container = %container.name, "limits already as the policy wants");
+                return;
             }
-            Outcome::Applied { changed } => {
-                for rule in rules_of(&policy, &changed) {
-                    self.state.count(&rule, APPLIED);
-                }
-                tracing::info!(
-                    container = %container.name,
-                    id = %container.id,
-                    rules = %rules_of(&policy, &changed).join(","),
-                    changes = %describe_changes(&changed),
-                    "policy applied"
-                );
+            Outcome::Applied { changed } => (APPLIED, changed, None),
+            Outcome::Failed { attempted, reason } => (FAILED, attempted, Some(reason)),
+        };
+        let rules = rules_of(&policy, items);
+        for rule in &rules {
+            self.state.count(rule, result);
+        }
+        let (rules, changes) = (rules.join(","), describe_changes(items));
+        match reason {
+            None => {
+                tracing::info!(container = %container.name, id = %container.id, %rules, %changes, "policy applied")
             }
-            Outcome::Failed { attempted, reason } => {
-                for rule in rules_of(&policy, &attempted) {
-                    self.state.count(&rule, FAILED);
-                }
-                tracing::error!(
-                    container = %container.name,
-                    id = %container.id,
-                    rules = %rules_of(&policy, &attempted).join(","),
-                    wanted = %describe_changes(&attempted),
-                    %reason,
-                    "policy not applied; the container is left as it was"
-                );
-            }
+            Some(reason) => tracing::error!(
+                container = %container.name,
+                id = %container.id,
+                %rules,
+                wanted = %changes,
+                %reason,
+                "policy not applied; the container is left as it was"
+            ),
         }
     }
 }

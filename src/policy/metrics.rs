@@ -49,12 +49,7 @@ pub fn collect(
         let Some(path) = &tracked.cgroup_path else {
             continue;
         };
-        let facts = ContainerFacts {
-            name: &container.name,
-            image: &container.image,
-            labels: &container.labels,
-        };
-        let Some(wanted) = policy.wanted_for(&facts) else {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
             continue;
         };
         let cgroup = Cgroup::new(hierarchy, path);

@@ -66,6 +66,16 @@ pub struct ContainerFacts<'a> {
     pub labels: &'a BTreeMap<String, String>,
 }
 
+impl<'a> From<&'a crate::docker::Container> for ContainerFacts<'a> {
+    fn from(container: &'a crate::docker::Container) -> Self {
+        ContainerFacts {
+            name: &container.name,
+            image: &container.image,
+            labels: &container.labels,
+        }
+    }
+}
+
 pub const COMPOSE_PROJECT_LABEL: &str = crate::docker::container::COMPOSE_PROJECT_LABEL;
 pub const COMPOSE_SERVICE_LABEL: &str = crate::docker::container::COMPOSE_SERVICE_LABEL;
 

@@ -15,12 +15,7 @@ pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> St
     let (mut changes, mut in_place, mut stopped, mut unselected) = (0, 0, 0, 0);
     for tracked in containers {
         let container = &tracked.container;
-        let facts = ContainerFacts {
-            name: &container.name,
-            image: &container.image,
-            labels: &container.labels,
-        };
-        let Some(wanted) = policy.wanted_for(&facts) else {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
             unselected += 1;
             continue;
         };

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod prom;
 pub mod proxy;
 
@@ -375,4 +376,52 @@ pub fn event_count_increase(
         .map(|(key, value)| (key.clone(), value - before.get(key).copied().unwrap_or(0.0)))
         .filter(|(_, increase)| *increase != 0.0)
         .collect()
+}
+
+/// Lints a text exposition with `promtool check metrics`.
+pub fn promtool_check_metrics(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every per-cgroup collector read every target without error.
+pub fn assert_collectors_succeeded(scrape: &Scrape) {
+    for collector in ["cpu", "memory", "blkio", "pids", "pressure"] {
+        assert_eq!(
+            scrape.expect(
+                "stevedore_scrape_collector_success",
+                &[("collector", collector)]
+            ),
+            1.0,
+            "collector {collector}"
+        );
+    }
+}
+
+/// Waits until `path` exists inside the container (a workload's "done" marker).
+pub fn wait_for_file_in(container: &str, path: &str) {
+    wait_for(
+        &format!("{path} in the container"),
+        Duration::from_secs(20),
+        || docker_result(&["exec", container, "test", "-e", path]).ok(),
+    );
 }
