@@ -18,7 +18,6 @@ pub struct Engine {
     pub cgroup_driver: String,
     pub cgroup_version: String,
     pub storage_driver: String,
-    pub cpus: u64,
 }
 
 /// A container and where its cgroup is.

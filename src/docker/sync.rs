@@ -23,6 +23,8 @@ use crate::cgroup::{Hierarchy, Mode};
 /// engine shows as `docker_up 0` rather than as a stuck exporter.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// How often a quiet event stream is checked by pinging the engine.
+const LIVENESS_PING: Duration = Duration::from_secs(15);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
@@ -153,16 +155,28 @@ impl Sync {
         }
         *retry = FIRST_RETRY;
         *failures = 0;
-        while let Some(item) = stream.recv().await {
-            match item {
-                StreamItem::Event(event) => self.handle(&docker, event).await,
-                StreamItem::Undecodable { line, error } => {
-                    tracing::warn!(%line, %error, "skipping an engine event that is not JSON");
+        // A quiet stream is normal; a connection that died without closing (a remote engine
+        // that went away) looks the same. A ping now and then tells them apart.
+        let mut liveness = tokio::time::interval(LIVENESS_PING);
+        liveness.reset();
+        loop {
+            tokio::select! {
+                item = stream.recv() => match item {
+                    Some(StreamItem::Event(event)) => self.handle(&docker, event).await,
+                    Some(StreamItem::Undecodable { line, error }) => {
+                        tracing::warn!(%line, %error, "skipping an engine event that is not JSON");
+                    }
+                    Some(StreamItem::Ended(reason)) => return Err(reason),
+                    None => return Ok(()),
+                },
+                _ = liveness.tick() => {
+                    docker
+                        .ping()
+                        .await
+                        .map_err(|error| format!("the engine stopped answering pings: {error}"))?;
                 }
-                StreamItem::Ended(reason) => return Err(reason),
             }
         }
-        Ok(())
     }
 
     async fn notify(&self, notice: Notice) {
@@ -202,7 +216,6 @@ impl Sync {
                 .map(|version| version.to_string())
                 .unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
-            cpus: info.ncpu.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
         };
         self.driver = Driver::from_engine(&engine.cgroup_driver);
         self.inventory.set_engine(engine);
