@@ -31,6 +31,7 @@ pub struct Parts {
 }
 
 pub fn build(cli: &Cli) -> Result<Parts, String> {
+    cli.validate()?;
     for pattern in &cli.raw_cgroups {
         scrape::validate_raw_glob(pattern)?;
     }
@@ -38,7 +39,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
     let policy = match &cli.policy_file {
         None => None,
         Some(file) => {
-            let policy = load_policy(file)?;
+            let policy = load_policy(file, &cli.procfs)?;
             tracing::info!(file = %file.display(), rules = policy.rules.len(), mode = ?cli.policy_mode, "policy loaded");
             Some(Arc::new(PolicyState::new(
                 file.clone(),
@@ -81,8 +82,8 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
     })
 }
 
-fn load_policy(file: &Path) -> Result<crate::policy::Policy, String> {
-    state::load(file, &Host::local()).map_err(|error| {
+fn load_policy(file: &Path, procfs: &Path) -> Result<crate::policy::Policy, String> {
+    state::load(file, &Host::local(procfs)).map_err(|error| {
         format!(
             "the policy cannot be used:\n{}",
             error.lines(file).join("\n")
@@ -105,6 +106,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
         Some(policy) => {
             let (notices, receiver) = mpsc::channel(1024);
             let enforcer = Enforcer {
+                procfs: cli.procfs.clone(),
                 state: Arc::clone(policy),
                 inventory: Arc::clone(&parts.inventory),
                 hierarchy: Arc::clone(&parts.hierarchy),
@@ -145,13 +147,13 @@ pub async fn scrape_once(cli: Cli) -> Result<String, String> {
     if let Err(error) = read_inventory_once(&parts).await {
         tracing::warn!(%error, "engine unreachable; reporting cgroups only");
     }
-    let exposition = parts.scraper.scrape().await;
+    let exposition = parts.scraper.scrape().await?;
     Ok(metrics::encode(exposition, Format::Text))
 }
 
 /// `policy check FILE`: every problem, or that the file is fine.
-pub fn policy_check(file: &Path) -> ExitCode {
-    match state::load(file, &Host::local()) {
+pub fn policy_check(file: &Path, procfs: &Path) -> ExitCode {
+    match state::load(file, &Host::local(procfs)) {
         Ok(policy) => {
             println!("{}: valid, {} rules", file.display(), policy.rules.len());
             ExitCode::SUCCESS

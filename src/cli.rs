@@ -9,6 +9,7 @@ use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, S
 
 use crate::collector::{self, Collector};
 use crate::docker::container::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL};
+use crate::docker::inventory::sanitize_label_name;
 use crate::logging::{LogFormat, LogLevel};
 use crate::policy::PolicyMode;
 
@@ -196,6 +197,27 @@ fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
 }
 
 impl Cli {
+    /// Checks what clap cannot: values that would break the server or every scrape.
+    pub fn validate(&self) -> Result<(), String> {
+        let path = &self.telemetry_path;
+        if !path.starts_with('/') || path == "/" || path == "/healthz" {
+            return Err(format!(
+                "--web.telemetry-path={path:?}: a path like /metrics, other than / and /healthz"
+            ));
+        }
+        let mut names: Vec<(String, &str)> = Vec::new();
+        for label in &self.label_allowlist {
+            let name = sanitize_label_name(label);
+            if let Some((_, other)) = names.iter().find(|(seen, _)| *seen == name) {
+                return Err(format!(
+                    "--docker.label-allowlist: {other:?} and {label:?} both become container_label_{name}"
+                ));
+            }
+            names.push((name, label));
+        }
+        Ok(())
+    }
+
     pub fn collector_enabled(&self, name: &str) -> bool {
         self.enabled_collectors
             .iter()
@@ -296,5 +318,23 @@ mod tests {
             "127.0.0.1:0".parse().unwrap()
         );
         assert!(listen_address("nowhere").is_err());
+    }
+
+    #[test]
+    fn values_that_would_break_serving_are_refused() {
+        let valid = try_parse_from(["stevedore"]).unwrap();
+        assert!(valid.validate().is_ok());
+        for path in ["/", "/healthz", "metrics"] {
+            let cli =
+                try_parse_from(["stevedore", &format!("--web.telemetry-path={path}")]).unwrap();
+            assert!(cli.validate().is_err(), "{path}");
+        }
+        let clash = try_parse_from(["stevedore", "--docker.label-allowlist=a.b,a-b"]).unwrap();
+        assert!(
+            clash
+                .validate()
+                .unwrap_err()
+                .contains("container_label_a_b")
+        );
     }
 }

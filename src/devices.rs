@@ -16,8 +16,8 @@ impl DeviceNames {
     pub fn read(procfs: &Path) -> DeviceNames {
         let path = procfs.join("partitions");
         match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_partitions(&text) {
-                Ok(names) => DeviceNames { names },
+            Ok(text) => match DeviceNames::from_partitions(&text) {
+                Ok(names) => names,
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "cannot parse partitions; devices are named by number");
                     DeviceNames::default()
@@ -30,6 +30,12 @@ impl DeviceNames {
         }
     }
 
+    pub fn from_partitions(text: &str) -> Result<DeviceNames, ParseError> {
+        Ok(DeviceNames {
+            names: parse_partitions(text)?,
+        })
+    }
+
     /// `/dev/<name>`, or `major:minor` for a device the partitions table does not list.
     pub fn name(&self, device: DeviceNumber) -> String {
         match self.names.get(&device) {
@@ -38,9 +44,9 @@ impl DeviceNames {
         }
     }
 
-    /// The device number of `/dev/<name>` (or of `name` itself).
-    pub fn number(&self, name: &str) -> Option<DeviceNumber> {
-        let name = name.strip_prefix("/dev/").unwrap_or(name);
+    /// The device number of `/dev/<name>`.
+    pub fn number(&self, path: &str) -> Option<DeviceNumber> {
+        let name = path.strip_prefix("/dev/")?;
         self.names
             .iter()
             .find_map(|(number, known)| (known == name).then_some(*number))
@@ -80,9 +86,7 @@ mod tests {
 
     #[test]
     fn names_devices_from_the_partitions_table() {
-        let devices = DeviceNames {
-            names: parse_partitions(PARTITIONS).unwrap(),
-        };
+        let devices = DeviceNames::from_partitions(PARTITIONS).unwrap();
         assert_eq!(
             devices.name(DeviceNumber {
                 major: 254,

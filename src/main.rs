@@ -12,7 +12,9 @@ async fn main() -> ExitCode {
     let result = match &cli.command {
         None => app::run_exporter(cli).await,
         Some(Command::Scrape) => app::scrape_once(cli).await.map(|text| print!("{text}")),
-        Some(Command::Policy(PolicyCommand::Check { file })) => return app::policy_check(file),
+        Some(Command::Policy(PolicyCommand::Check { file })) => {
+            return app::policy_check(file, &cli.procfs);
+        }
         Some(Command::Policy(PolicyCommand::Plan { file })) => {
             let file = file.clone();
             app::policy_plan(cli, &file)

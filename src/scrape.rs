@@ -65,9 +65,14 @@ pub struct Target {
     pub labels: TargetLabels,
     pub started_at: Option<f64>,
     pub source: &'static str,
+    /// OOM kills of the container's earlier runs (engine `oom` events before this start).
+    pub earlier_oom_kills: u64,
 }
 
-type InFlight = Shared<BoxFuture<'static, Arc<Exposition>>>;
+/// What a collection gives: the metrics, or why there are none (a bug: a panic).
+pub type Collection = Result<Arc<Exposition>, String>;
+
+type InFlight = Shared<BoxFuture<'static, Collection>>;
 
 pub struct Scraper {
     config: ScrapeConfig,
@@ -87,24 +92,28 @@ impl Scraper {
     }
 
     /// The metrics as of now: joins a collection in flight, or starts one.
-    pub async fn scrape(self: &Arc<Self>) -> Arc<Exposition> {
+    pub async fn scrape(self: &Arc<Self>) -> Collection {
         let shared = {
             let mut slot = self.in_flight.lock().expect("scrape slot lock");
             match slot.as_ref() {
                 Some(in_flight) => in_flight.clone(),
                 None => {
+                    // A task of its own, not a future the scrapers poll: it finishes and
+                    // frees the slot even when every scraper has gone (timed out), so a
+                    // later scrape never receives an old collection.
                     let this = Arc::clone(self);
-                    let collection = async move {
+                    let task = tokio::spawn(async move {
                         let collector = Arc::clone(&this);
                         let result = tokio::task::spawn_blocking(move || collector.collect()).await;
                         *this.in_flight.lock().expect("scrape slot lock") = None;
-                        match result {
-                            Ok(exposition) => Arc::new(exposition),
-                            Err(error) => {
-                                tracing::error!(%error, "collection failed");
-                                Arc::new(Exposition::default())
-                            }
-                        }
+                        result.map(Arc::new).map_err(|error| {
+                            tracing::error!(%error, "collection failed");
+                            format!("collection failed: {error}")
+                        })
+                    });
+                    let collection = async move {
+                        task.await
+                            .unwrap_or_else(|error| Err(format!("collection failed: {error}")))
                     }
                     .boxed()
                     .shared();
@@ -121,7 +130,6 @@ impl Scraper {
         let snapshot = self.inventory.snapshot();
         let targets = self.targets(&snapshot);
         let devices = DeviceNames::read(&self.config.procfs);
-        let context = Context { devices: &devices };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs_f64())
@@ -133,19 +141,29 @@ impl Scraper {
         let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
         for target in &targets {
             let cgroup = Cgroup::new(&self.config.hierarchy, &target.cgroup_path);
+            let context = Context {
+                devices: &devices,
+                earlier_oom_kills: target.earlier_oom_kills,
+            };
             let mut samples = TargetSamples::default();
+            let mut errors = Vec::new();
             for (index, collector) in self.config.collectors.iter().enumerate() {
                 let started = Instant::now();
                 if let Err(error) = (collector.collect)(&cgroup, &context, &mut samples) {
-                    failed[index] = true;
-                    tracing::error!(collector = collector.name, cgroup = %target.cgroup_path, %error, "collector failed");
+                    errors.push((index, error));
                 }
                 durations[index] += started.elapsed().as_secs_f64();
             }
-            // A container removed while we read it leaves partial data: drop it whole.
+            // A container removed while we read it leaves partial data, and maybe errors
+            // from files that went away: drop it whole.
             if !cgroup.exists() {
                 tracing::debug!(cgroup = %target.cgroup_path, "cgroup vanished during the scrape; skipped");
                 continue;
+            }
+            for (index, error) in errors {
+                failed[index] = true;
+                let collector = self.config.collectors[index].name;
+                tracing::error!(collector, cgroup = %target.cgroup_path, %error, "collector failed");
             }
             let index = exposition.add_target(Arc::clone(&target.labels));
             samples.commit(&mut exposition, index);
@@ -194,6 +212,7 @@ impl Scraper {
                         labels: Arc::clone(&tracked.labels),
                         started_at: tracked.container.started_at_seconds,
                         source: "docker",
+                        earlier_oom_kills: tracked.earlier_oom_kills,
                     },
                 );
             }
@@ -204,6 +223,7 @@ impl Scraper {
                 cgroup_path: path,
                 started_at: None,
                 source: "raw",
+                earlier_oom_kills: 0,
             });
         }
         targets.into_values().collect()
@@ -343,6 +363,34 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_scrape_does_not_serve_old_data_later() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, "1\n").unwrap();
+        let scraper = Arc::new(Scraper::new(
+            ScrapeConfig {
+                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+                procfs: root.path().join("proc"),
+                collectors: crate::collector::ALL.to_vec(),
+                raw_globs: vec!["/docker/*".to_owned()],
+                engine_metrics: false,
+                policy: None,
+            },
+            Arc::new(Inventory::default()),
+        ));
+        // The scraper starts a collection and gives up before it finishes (a timeout).
+        let mut abandoned = Box::pin(scraper.scrape());
+        assert!(futures::poll!(&mut abandoned).is_pending());
+        drop(abandoned);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        fs::write(&file, "2\n").unwrap();
+        let fresh = scraper.scrape().await.unwrap();
+        let usage = fresh.family("container_memory_usage_bytes").unwrap();
+        assert_eq!(usage.samples[0].value.as_f64(), 2.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_scrapes_share_one_collection() {
         let root = tempfile::tempdir().unwrap();
         fs::create_dir_all(root.path().join("memory/docker/a")).unwrap();
@@ -363,7 +411,11 @@ mod tests {
             Arc::new(Inventory::default()),
         ));
         let scrapes: Vec<_> = (0..8).map(|_| scraper.scrape()).collect();
-        let expositions = futures::future::join_all(scrapes).await;
+        let expositions: Vec<Arc<Exposition>> = futures::future::join_all(scrapes)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         for exposition in &expositions[1..] {
             assert!(Arc::ptr_eq(&expositions[0], exposition));
         }
@@ -372,7 +424,7 @@ mod tests {
             .unwrap();
         assert_eq!(usage.samples[0].value.as_f64(), 4096.0);
         // Once finished, the next scrape collects afresh.
-        let later = scraper.scrape().await;
+        let later = scraper.scrape().await.unwrap();
         assert!(!Arc::ptr_eq(&expositions[0], &later));
     }
 }

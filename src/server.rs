@@ -49,7 +49,12 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::negotiate(accept);
-    let exposition = state.scraper.scrape().await;
+    let exposition = match state.scraper.scrape().await {
+        Ok(exposition) => exposition,
+        Err(error) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response();
+        }
+    };
     match tokio::task::spawn_blocking(move || metrics::encode(exposition, format)).await {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(error) => {

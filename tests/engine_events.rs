@@ -257,6 +257,49 @@ fn an_oom_kill_is_counted_by_the_kernel_and_by_the_engine() {
 }
 
 #[test]
+fn an_oom_kill_of_the_main_process_still_counts_after_the_restart() {
+    let containers = Containers::new("oom-restart");
+    let exporter = Exporter::start(&[]);
+    wait_for_up(&exporter, 1.0, Duration::from_secs(10));
+    // The first run's main process is the one OOM-killed; the restart policy brings the
+    // container back in a new cgroup whose kernel count starts at 0.
+    let id = containers.run(&[
+        "--name",
+        "stevedore-oom-restart",
+        "--restart",
+        "on-failure:1",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        common::IMAGE,
+        "sh",
+        "-c",
+        "if [ ! -e /ran ]; then touch /ran; exec tail /dev/zero; fi; exec sleep 600",
+    ]);
+    let cgroup = cgroup_id(&id);
+    let name = [("name", "stevedore-oom-restart")];
+    let scrape = wait_for("the restarted container", Duration::from_secs(30), || {
+        let scrape = exporter.scrape();
+        (scrape.value("docker_container_restart_count", &name) == Some(1.0)
+            && state_of(&scrape, "stevedore-oom-restart").as_deref() == Some("running")
+            && scrape
+                .value("container_memory_usage_bytes", &[("id", &cgroup)])
+                .is_some())
+        .then_some(scrape)
+    });
+    assert_eq!(
+        common::docker(&["inspect", "-f", "{{.RestartCount}}", &id]),
+        "1"
+    );
+    assert_eq!(
+        scrape.expect("container_oom_events_total", &[("id", &cgroup)]),
+        1.0,
+        "the OOM kill of the first run must not read 0 after the restart"
+    );
+}
+
+#[test]
 fn health_checks_report_healthy_and_unhealthy() {
     let containers = Containers::new("health");
     let exporter = Exporter::start(&[]);

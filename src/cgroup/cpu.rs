@@ -4,10 +4,7 @@
 use super::parse::{self, FlatKeyed, Limit};
 use super::{Cgroup, CgroupError, Controller};
 
-// Divide rather than multiply by 1e-9: the result is then the closest double to the
-// decimal value, and 12345678901 ns prints as 12.345678901 s.
-const NANOS_PER_SECOND: f64 = 1e9;
-const MICROS_PER_SECOND: f64 = 1e6;
+use super::parse::{micros_to_seconds, nanos_to_seconds};
 /// `cpuacct.stat` counts in USER_HZ, which is 100 on every Linux ABI.
 const USER_HZ: f64 = 100.0;
 
@@ -42,14 +39,14 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
     let mut usage = CpuUsage {
         total_seconds: cgroup
             .read(Controller::Cpuacct, "cpuacct.usage", parse::single_u64)?
-            .map(|ns| ns as f64 / NANOS_PER_SECOND),
+            .map(nanos_to_seconds),
         ..CpuUsage::default()
     };
     let user_ns = cgroup.read(Controller::Cpuacct, "cpuacct.usage_user", parse::single_u64)?;
     let system_ns = cgroup.read(Controller::Cpuacct, "cpuacct.usage_sys", parse::single_u64)?;
     if let (Some(user), Some(system)) = (user_ns, system_ns) {
-        usage.user_seconds = Some(user as f64 / NANOS_PER_SECOND);
-        usage.system_seconds = Some(system as f64 / NANOS_PER_SECOND);
+        usage.user_seconds = Some(nanos_to_seconds(user));
+        usage.system_seconds = Some(nanos_to_seconds(system));
     } else if let Some((user, system)) =
         cgroup.read(Controller::Cpuacct, "cpuacct.stat", |text| {
             let stat = FlatKeyed::parse(text)?;
@@ -64,9 +61,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
         let stat = FlatKeyed::parse(text)?;
         usage.periods = stat.get("nr_periods");
         usage.throttled_periods = stat.get("nr_throttled");
-        usage.throttled_seconds = stat
-            .get("throttled_time")
-            .map(|ns| ns as f64 / NANOS_PER_SECOND);
+        usage.throttled_seconds = stat.get("throttled_time").map(nanos_to_seconds);
         Ok(())
     })?;
     Ok(usage)
@@ -74,7 +69,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
 
 /// v2 `cpu.stat`; the throttling keys appear only when the cpu controller is enabled.
 fn usage_from_v2_stat(stat: &FlatKeyed) -> CpuUsage {
-    let seconds = |key| stat.get(key).map(|us| us as f64 / MICROS_PER_SECOND);
+    let seconds = |key| stat.get(key).map(micros_to_seconds);
     CpuUsage {
         total_seconds: seconds("usage_usec"),
         user_seconds: seconds("user_usec"),

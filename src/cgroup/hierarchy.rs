@@ -23,16 +23,6 @@ pub enum Mode {
     Unified,
 }
 
-impl Mode {
-    /// As the engine reports it (`CgroupVersion` in `/info`).
-    pub fn version(self) -> &'static str {
-        match self {
-            Mode::Legacy | Mode::Hybrid => "1",
-            Mode::Unified => "2",
-        }
-    }
-}
-
 /// The v1 controllers the exporter reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controller {
@@ -212,6 +202,17 @@ fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
+/// A mount's root as a cgroup path. Inside a private cgroup namespace (Docker's default on
+/// v2), a bind mount of the host's hierarchy shows a root above the namespace's own, such
+/// as `/../..`; that is the hierarchy's real root, so paths under it are used as they are.
+fn namespace_root(root: &str) -> String {
+    if root == "/.." || root.starts_with("/../") {
+        "/".to_owned()
+    } else {
+        root.to_owned()
+    }
+}
+
 fn mount_root_of(mountinfo_text: &str, dir: &Path) -> Option<String> {
     let dir = absolute(dir);
     mountinfo::parse(mountinfo_text)
@@ -219,7 +220,7 @@ fn mount_root_of(mountinfo_text: &str, dir: &Path) -> Option<String> {
         .into_iter()
         .rev()
         .find(|mount| Path::new(&mount.mount_point) == dir)
-        .map(|mount| mount.root)
+        .map(|mount| namespace_root(&mount.root))
 }
 
 type Trees = (Vec<(Controller, MountedTree)>, Option<MountedTree>);
@@ -228,8 +229,12 @@ fn from_mountinfo(mountinfo_text: &str, root: &Path) -> Trees {
     let root = absolute(root);
     let mut legacy = Vec::new();
     let mut unified = None;
-    let Ok(mounts) = mountinfo::parse(mountinfo_text) else {
-        return (legacy, unified);
+    let mounts = match mountinfo::parse(mountinfo_text) {
+        Ok(mounts) => mounts,
+        Err(error) => {
+            tracing::warn!(%error, "cannot parse mountinfo; finding controllers by directory name");
+            return (legacy, unified);
+        }
     };
     // Later lines are mounted over earlier ones at the same point.
     for mount in mounts.into_iter().rev() {
@@ -239,7 +244,7 @@ fn from_mountinfo(mountinfo_text: &str, root: &Path) -> Trees {
         };
         let tree = MountedTree {
             dir: root.join(relative),
-            root: mount.root.clone(),
+            root: namespace_root(&mount.root),
         };
         match mount.fs_type.as_str() {
             "cgroup" => {
@@ -341,6 +346,27 @@ mod tests {
             part.path_of(Path::new("/host/cgroup/pod1")),
             Some("/kubepods/pod1".to_owned())
         );
+    }
+
+    #[test]
+    fn a_host_hierarchy_seen_from_a_cgroup_namespace_is_used_whole() {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(
+            root.path().join("cgroup.controllers"),
+            "cpu memory io pids\n",
+        )
+        .unwrap();
+        let base = absolute(root.path());
+        let mountinfo = format!(
+            "1300 1290 0:30 /../.. {} ro,nosuid - cgroup2 cgroup rw\n",
+            base.display()
+        );
+        let hierarchy = Hierarchy::discover(root.path(), Some(&mountinfo));
+        assert_eq!(
+            hierarchy.dir(Controller::Memory, "/system.slice/docker-x.scope"),
+            Some(root.path().join("system.slice/docker-x.scope"))
+        );
+        assert_eq!(namespace_root("/docker/abc"), "/docker/abc");
     }
 
     #[test]

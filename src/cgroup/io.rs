@@ -63,9 +63,10 @@ pub struct IoLimits {
     pub devices: BTreeMap<DeviceNumber, DeviceLimits>,
 }
 
-/// v1 statistics files, in order of preference. The throttle files count all I/O but only
-/// on devices that have a throttle rule on this kernel; CFQ's (kernels before 5.0) and
-/// BFQ's count only on devices using that scheduler. The first pair with any device wins.
+/// v1 statistics files. Each counts only some I/O: the throttle files count bios on
+/// devices that have a throttle rule in this cgroup (on recent kernels), BFQ's count I/O on
+/// devices using BFQ, CFQ's (kernels before 5.0) on devices using CFQ. Where several count
+/// the same device they count the same I/O, so per device the largest reading is taken.
 const V1_STAT_FILES: [(&str, &str); 3] = [
     (
         "blkio.throttle.io_service_bytes_recursive",
@@ -87,36 +88,30 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, C
             .read(Controller::Blkio, "io.stat", v2_io_stat)?
             .unwrap_or_default());
     }
-    for (bytes_file, ops_file) in V1_STAT_FILES {
-        let mut devices = BTreeMap::new();
-        cgroup.read(Controller::Blkio, bytes_file, |text| {
-            for (device, operation, value) in parse::v1_blkio_stat(text)? {
-                let io: &mut DeviceIo = devices.entry(device).or_default();
-                match operation {
-                    "Read" => io.read_bytes = Some(value),
-                    "Write" => io.write_bytes = Some(value),
-                    _ => {}
-                }
-            }
-            Ok(())
-        })?;
-        if devices.is_empty() {
-            continue;
+    let mut devices: BTreeMap<DeviceNumber, DeviceIo> = BTreeMap::new();
+    let mut merge = |text: &str,
+                     read: fn(&mut DeviceIo) -> &mut Option<u64>,
+                     write: fn(&mut DeviceIo) -> &mut Option<u64>| {
+        for (device, operation, value) in parse::v1_blkio_stat(text)? {
+            let io = devices.entry(device).or_default();
+            let field = match operation {
+                "Read" => read(io),
+                "Write" => write(io),
+                _ => continue,
+            };
+            *field = Some(field.map_or(value, |seen| seen.max(value)));
         }
-        cgroup.read(Controller::Blkio, ops_file, |text| {
-            for (device, operation, value) in parse::v1_blkio_stat(text)? {
-                let io: &mut DeviceIo = devices.entry(device).or_default();
-                match operation {
-                    "Read" => io.reads = Some(value),
-                    "Write" => io.writes = Some(value),
-                    _ => {}
-                }
-            }
-            Ok(())
+        Ok(())
+    };
+    for (bytes_file, ops_file) in V1_STAT_FILES {
+        cgroup.read(Controller::Blkio, bytes_file, |text| {
+            merge(text, |io| &mut io.read_bytes, |io| &mut io.write_bytes)
         })?;
-        return Ok(devices);
+        cgroup.read(Controller::Blkio, ops_file, |text| {
+            merge(text, |io| &mut io.reads, |io| &mut io.writes)
+        })?;
     }
-    Ok(BTreeMap::new())
+    Ok(devices)
 }
 
 fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError> {
@@ -275,6 +270,37 @@ pub fn write_throttle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_statistics_merge_devices_across_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("blkio/docker/a");
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |file: &str, text: &str| std::fs::write(dir.join(file), text).unwrap();
+        write(
+            "blkio.throttle.io_service_bytes_recursive",
+            "8:0 Read 100\n8:0 Write 200\n8:0 Total 300\nTotal 300\n",
+        );
+        write(
+            "blkio.throttle.io_serviced_recursive",
+            "8:0 Read 1\n8:0 Write 2\nTotal 3\n",
+        );
+        write(
+            "blkio.bfq.io_service_bytes_recursive",
+            "8:0 Read 100\n8:0 Write 150\n8:16 Read 0\n8:16 Write 4096\nTotal 4346\n",
+        );
+        write("blkio.bfq.io_serviced_recursive", "Total 0\n");
+        let hierarchy = crate::cgroup::Hierarchy::discover(root.path(), None);
+        let devices = read_usage(&Cgroup::new(&hierarchy, "/docker/a")).unwrap();
+        let sda = &devices[&DeviceNumber { major: 8, minor: 0 }];
+        assert_eq!((sda.read_bytes, sda.write_bytes), (Some(100), Some(200)));
+        assert_eq!((sda.reads, sda.writes), (Some(1), Some(2)));
+        let sdb = &devices[&DeviceNumber {
+            major: 8,
+            minor: 16,
+        }];
+        assert_eq!((sdb.write_bytes, sdb.writes), (Some(4096), None));
+    }
 
     #[test]
     fn throttle_lines_for_both_versions() {

@@ -7,8 +7,8 @@ use super::{Cgroup, CgroupError, Controller};
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct MemoryUsage {
     pub usage_bytes: Option<u64>,
-    /// Usage minus inactive file pages, floored at 0: what `docker stats` shows and what
-    /// the OOM killer weighs.
+    /// Usage minus inactive file pages, floored at 0: what `docker stats` shows, and the
+    /// part of the usage the kernel cannot easily reclaim.
     pub working_set_bytes: Option<u64>,
     pub rss_bytes: Option<u64>,
     pub cache_bytes: Option<u64>,
@@ -67,8 +67,8 @@ fn v2_stat_fields(stat: &FlatKeyed) -> StatFields {
     }
 }
 
-pub fn working_set(usage: u64, inactive_file: Option<u64>) -> u64 {
-    usage.saturating_sub(inactive_file.unwrap_or(0))
+pub fn working_set(usage: u64, inactive_file: u64) -> u64 {
+    usage.saturating_sub(inactive_file)
 }
 
 pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, CgroupError> {
@@ -111,9 +111,11 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, CgroupError> {
             })?
             .flatten();
     }
+    // Without inactive_file there is no working set to compute, only a guess.
     usage.working_set_bytes = usage
         .usage_bytes
-        .map(|bytes| working_set(bytes, stat.inactive_file));
+        .zip(stat.inactive_file)
+        .map(|(bytes, inactive)| working_set(bytes, inactive));
     Ok(usage)
 }
 
@@ -147,9 +149,8 @@ mod tests {
 
     #[test]
     fn working_set_is_usage_minus_inactive_file_floored_at_zero() {
-        assert_eq!(working_set(100, Some(30)), 70);
-        assert_eq!(working_set(100, Some(300)), 0);
-        assert_eq!(working_set(100, None), 100);
+        assert_eq!(working_set(100, 30), 70);
+        assert_eq!(working_set(100, 300), 0);
     }
 
     #[test]

@@ -51,6 +51,16 @@ impl fmt::Display for DeviceNumber {
     }
 }
 
+// Divide rather than multiply by 1e-9: the result is then the closest double to the
+// decimal value, and 12345678901 ns prints as 12.345678901 s.
+pub fn nanos_to_seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+pub fn micros_to_seconds(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
+
 fn parse_u64(text: &str) -> Result<u64, ParseError> {
     text.parse::<u64>()
         .map_err(|_| bad(format!("{text:?} is not an unsigned integer")))
@@ -254,8 +264,6 @@ pub fn cpu_max(text: &str) -> Result<(Limit, u64), ParseError> {
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.as_slice() {
         [quota, period] => Ok((limit(quota)?, parse_u64(period)?)),
-        // Writing only the quota is allowed; the kernel still prints both, but be lenient.
-        [quota] => Ok((limit(quota)?, 100_000)),
         _ => Err(bad(format!("{:?} is not \"$MAX $PERIOD\"", text.trim()))),
     }
 }

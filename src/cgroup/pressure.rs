@@ -1,7 +1,7 @@
 //! Pressure stall information of a cgroup (`cpu.pressure`, `memory.pressure`,
 //! `io.pressure`): cgroup2 files, present on v2 and in hybrid's `unified` tree.
 
-use super::parse;
+use super::parse::{self, micros_to_seconds};
 use super::{Cgroup, CgroupError};
 
 /// Total stall time of one resource, in seconds.
@@ -25,8 +25,8 @@ pub fn read(cgroup: &Cgroup) -> Result<Pressure, CgroupError> {
         cgroup.read_unified(name, |text| {
             let (some, full) = parse::pressure_totals(text)?;
             Ok(Stall {
-                waiting_seconds: some.map(|us| us as f64 / 1e6),
-                stalled_seconds: full.map(|us| us as f64 / 1e6),
+                waiting_seconds: some.map(micros_to_seconds),
+                stalled_seconds: full.map(micros_to_seconds),
             })
         })
     };

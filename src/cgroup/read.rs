@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::parse::ParseError;
 
-/// A cgroup file that exists but could not be read or understood.
+/// A cgroup file that exists but could not be read, understood or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("reading {path}: {source}")]

@@ -41,7 +41,7 @@ static FAILCNT: Desc = gauge(
 );
 static OOM_EVENTS: Desc = counter(
     "container_oom_events_total",
-    "Processes killed by the kernel's OOM killer in this cgroup.",
+    "Processes killed by the kernel's OOM killer in the container, across its restarts.",
 );
 static LIMIT: Desc = gauge(
     "container_spec_memory_limit_bytes",
@@ -56,7 +56,7 @@ static RESERVATION: Desc = gauge(
     "Memory reservation (v1 soft limit, v2 memory.low) in bytes (0: none).",
 );
 
-fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
+fn collect(cgroup: &Cgroup, context: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
     let usage = memory::read_usage(cgroup)?;
     out.add_some(&USAGE, usage.usage_bytes);
     out.add_some(&WORKING_SET, usage.working_set_bytes);
@@ -66,7 +66,12 @@ fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), 
     out.add_some(&MAPPED_FILE, usage.mapped_file_bytes);
     out.add_some(&MAX_USAGE, usage.max_usage_bytes);
     out.add_some(&FAILCNT, usage.failcnt);
-    out.add_some(&OOM_EVENTS, usage.oom_kills);
+    out.add_some(
+        &OOM_EVENTS,
+        usage
+            .oom_kills
+            .map(|kills| kills + context.earlier_oom_kills),
+    );
 
     let limits = memory::read_limits(cgroup)?;
     out.add_some(&LIMIT, limits.limit_bytes.map(|limit| limit.or_zero()));

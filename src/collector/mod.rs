@@ -16,6 +16,9 @@ use crate::metrics::TargetSamples;
 #[derive(Debug)]
 pub struct Context<'a> {
     pub devices: &'a DeviceNames,
+    /// OOM kills in this container's earlier runs: its cgroup, and the kernel's count with
+    /// it, is new at every start.
+    pub earlier_oom_kills: u64,
 }
 
 pub type CollectFn = fn(&Cgroup, &Context, &mut TargetSamples) -> Result<(), CgroupError>;
@@ -35,7 +38,3 @@ pub static ALL: [&Collector; 5] = [
     &pids::COLLECTOR,
     &pressure::COLLECTOR,
 ];
-
-pub fn by_name(name: &str) -> Option<&'static Collector> {
-    ALL.iter().copied().find(|collector| collector.name == name)
-}

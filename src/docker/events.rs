@@ -6,7 +6,6 @@
 //! add event types and actions. Here every line that is JSON becomes an `Event` with its
 //! type and action as plain strings, and a line that is not is reported and skipped.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use http_body_util::{BodyExt, Empty};
@@ -58,8 +57,6 @@ pub struct Event {
 pub struct Actor {
     #[serde(rename = "ID", default)]
     pub id: String,
-    #[serde(rename = "Attributes", default)]
-    pub attributes: HashMap<String, String>,
 }
 
 impl Event {
@@ -243,7 +240,7 @@ mod tests {
             panic!("not decoded");
         };
         assert_eq!(event.kind, "container");
-        assert_eq!(event.actor.attributes["name"], "web");
+        assert_eq!(event.actor.id, "abc");
         assert_eq!(event.nanos(), 1_700_000_000_123_456_789);
 
         let future = br#"{"Type":"quantum","Action":"entangle","Actor":{"ID":"x"},"time":5}"#;

@@ -28,6 +28,9 @@ pub struct Tracked {
     pub cgroup_path: Option<String>,
     /// The labels of its samples: `id`, `name`, `image`, `container_label_*`.
     pub labels: TargetLabels,
+    /// OOM kills in the container's runs before the current one, from the engine's `oom`
+    /// events (filled in by `Inventory::snapshot`).
+    pub earlier_oom_kills: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +55,8 @@ struct State {
     engine: Option<Engine>,
     containers: BTreeMap<String, Tracked>,
     events: BTreeMap<(String, String), u64>,
+    /// When each container had an `oom` event (nanoseconds), while the container exists.
+    ooms: BTreeMap<String, Vec<i64>>,
 }
 
 impl Inventory {
@@ -60,7 +65,17 @@ impl Inventory {
         Snapshot {
             up: state.up,
             engine: state.engine.clone(),
-            containers: state.containers.values().cloned().collect(),
+            containers: state
+                .containers
+                .values()
+                .map(|tracked| Tracked {
+                    earlier_oom_kills: earlier_oom_kills(
+                        state.ooms.get(&tracked.container.id),
+                        tracked.container.started_at_seconds,
+                    ),
+                    ..tracked.clone()
+                })
+                .collect(),
             events: state.events.clone(),
         }
     }
@@ -81,11 +96,15 @@ impl Inventory {
     }
 
     pub fn remove(&self, id: &str) -> Option<Tracked> {
-        self.state
-            .write()
-            .expect("inventory lock")
-            .containers
-            .remove(id)
+        let mut state = self.state.write().expect("inventory lock");
+        state.ooms.remove(id);
+        state.containers.remove(id)
+    }
+
+    /// Remembers that the container had an OOM kill at this time.
+    pub fn record_oom(&self, id: &str, nanos: i64) {
+        let mut state = self.state.write().expect("inventory lock");
+        state.ooms.entry(id.to_owned()).or_default().push(nanos);
     }
 
     /// Replaces the whole inventory after a full list (a resync).
@@ -95,6 +114,10 @@ impl Inventory {
             .into_iter()
             .map(|tracked| (tracked.container.id.clone(), tracked))
             .collect();
+        let State {
+            containers, ooms, ..
+        } = &mut *state;
+        ooms.retain(|id, _| containers.contains_key(id));
     }
 
     pub fn get(&self, id: &str) -> Option<Tracked> {
@@ -113,6 +136,16 @@ impl Inventory {
             .entry((kind.to_owned(), action.to_owned()))
             .or_insert(0) += 1;
     }
+}
+
+/// OOM kills before the container's current run started: its cgroup, and the kernel's
+/// count with it, is new at every start, while the engine's `oom` events carry on.
+fn earlier_oom_kills(ooms: Option<&Vec<i64>>, started_at_seconds: Option<f64>) -> u64 {
+    let (Some(ooms), Some(started)) = (ooms, started_at_seconds) else {
+        return 0;
+    };
+    let started_nanos = (started * 1e9) as i64;
+    ooms.iter().filter(|nanos| **nanos < started_nanos).count() as u64
 }
 
 /// Prometheus label names allow `[a-zA-Z0-9_]`; Docker label keys allow dots and dashes.
@@ -203,6 +236,7 @@ mod tests {
             container: Arc::new(container(id)),
             cgroup_path: None,
             labels: Arc::new(Vec::new()),
+            earlier_oom_kills: 0,
         };
         inventory.upsert(tracked("a"));
         inventory.upsert(tracked("b"));
@@ -214,6 +248,19 @@ mod tests {
         assert_eq!(snapshot.containers[0].container.id, "c");
         inventory.count_event("container", "start");
         inventory.count_event("container", "start");
+        // An OOM kill before the current run counts; one during it is the kernel's to count.
+        let mut restarted = container("c");
+        restarted.started_at_seconds = Some(100.0);
+        inventory.upsert(Tracked {
+            container: Arc::new(restarted),
+            ..tracked("c")
+        });
+        inventory.record_oom("c", 50_000_000_000);
+        inventory.record_oom("c", 150_000_000_000);
+        assert_eq!(inventory.snapshot().containers[0].earlier_oom_kills, 1);
+        inventory.remove("c");
+        inventory.upsert(tracked("c"));
+        assert_eq!(inventory.snapshot().containers[0].earlier_oom_kills, 0);
         assert_eq!(
             inventory.snapshot().events[&("container".to_owned(), "start".to_owned())],
             2

@@ -54,7 +54,8 @@ impl SeenEvents {
         self.newest_nanos
     }
 
-    pub fn remembered(&self) -> usize {
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.keys.len()
     }
 }
@@ -68,10 +69,7 @@ mod tests {
         Event {
             kind: "container".to_owned(),
             action: action.to_owned(),
-            actor: Actor {
-                id: id.to_owned(),
-                attributes: Default::default(),
-            },
+            actor: Actor { id: id.to_owned() },
             time: nanos / 1_000_000_000,
             time_nano: nanos,
         }

@@ -282,6 +282,7 @@ impl Sync {
             container: Arc::new(container),
             cgroup_path,
             labels,
+            earlier_oom_kills: 0,
         }
     }
 
@@ -294,6 +295,9 @@ impl Sync {
             return;
         }
         let id = event.actor.id.as_str();
+        if event.base_action() == "oom" {
+            self.inventory.record_oom(id, event.nanos());
+        }
         match event.base_action() {
             "destroy" => {
                 self.inventory.remove(id);
@@ -331,11 +335,17 @@ pub fn locate_cgroup(
         return Some(expected);
     }
     let proc_cgroup = procfs.join(pid.to_string()).join("cgroup");
-    let found = std::fs::read_to_string(&proc_cgroup)
-        .ok()
-        .and_then(|text| path::parse_proc_cgroup(&text).ok())
-        .and_then(|lines| path::process_cgroup_path(&lines, hierarchy.mode == Mode::Unified))
-        .filter(|found| hierarchy.exists(found));
+    let lines = std::fs::read_to_string(&proc_cgroup)
+        .map_err(|error| error.to_string())
+        .and_then(|text| path::parse_proc_cgroup(&text).map_err(|error| error.to_string()));
+    let found = match lines {
+        Ok(lines) => path::process_cgroup_path(&lines, hierarchy.mode == Mode::Unified)
+            .filter(|found| hierarchy.exists(found)),
+        Err(error) => {
+            tracing::debug!(container = %container.id, path = %proc_cgroup.display(), %error, "cannot read the container's process cgroup");
+            None
+        }
+    };
     if found.is_none() {
         tracing::debug!(container = %container.id, %expected, "no cgroup found for running container");
     }

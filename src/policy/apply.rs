@@ -6,7 +6,6 @@
 use bollard::Docker;
 use bollard::models::ContainerUpdateBody;
 
-use super::check::block_device_number;
 use super::drift::Observed;
 use super::model::{Resource, Value};
 use crate::cgroup::io::{self, Throttle};
@@ -35,8 +34,9 @@ pub enum Outcome {
 /// - with `memory`, always `memory-swap` (the engine refuses a memory limit above the
 ///   swap limit it has unless both change together): the declared one, or one that keeps
 ///   the container's swap allowance (unlimited stays unlimited);
-/// - `cpus` in the form the container already uses: the engine refuses to mix `--cpus`
-///   with `--cpu-period`/`--cpu-quota`, so on a container with a quota it becomes a quota.
+/// - CPU bandwidth in the form the container already uses: the engine refuses to mix
+///   `--cpus` with `--cpu-period`/`--cpu-quota`, so on a container with a quota `cpus`
+///   becomes a quota, and on a container created with `--cpus` a quota becomes `cpus`.
 pub fn engine_update(
     observed: &[Observed],
     engine: &EngineResources,
@@ -49,7 +49,7 @@ pub fn engine_update(
             .find(|item| item.wanted.resource == *resource)
             .map(|item| &item.wanted.value)
     };
-    for item in observed.iter().filter(|item| !item.in_place) {
+    for item in observed.iter().filter(|item| item.needs_change()) {
         let value = &item.wanted.value;
         any |= !matches!(item.wanted.resource, Resource::Device(..));
         match (&item.wanted.resource, value) {
@@ -85,6 +85,25 @@ pub fn engine_update(
             _ => {}
         }
     }
+    if engine.nano_cpus != 0
+        && update.nano_cpus.is_none()
+        && (update.cpu_quota.is_some() || update.cpu_period.is_some())
+    {
+        let current = |resource: Resource| match declared(&resource) {
+            Some(Value::Count(value)) => Some(*value as i64),
+            _ => None,
+        };
+        let quota = update.cpu_quota.or_else(|| current(Resource::CpuQuota));
+        let period = update
+            .cpu_period
+            .or_else(|| current(Resource::CpuPeriod))
+            .unwrap_or(DEFAULT_CPU_PERIOD);
+        if let Some(quota) = quota.filter(|quota| *quota > 0 && period > 0) {
+            update.nano_cpus = Some(quota * 1_000_000_000 / period);
+            update.cpu_quota = None;
+            update.cpu_period = None;
+        }
+    }
     if let Some(memory) = update.memory
         && update.memory_swap.is_none()
     {
@@ -114,11 +133,14 @@ struct DeviceWrite {
 
 fn device_writes(observed: &[Observed]) -> Result<Vec<DeviceWrite>, String> {
     let mut writes = Vec::new();
-    for item in observed.iter().filter(|item| !item.in_place) {
+    for item in observed.iter().filter(|item| item.needs_change()) {
         let Resource::Device(throttle, path) = &item.wanted.resource else {
             continue;
         };
-        let device = block_device_number(path)?;
+        let device = item
+            .wanted
+            .device
+            .ok_or_else(|| format!("device {path} is not known on this host"))?;
         let as_limit = |value: &Value| match value {
             Value::Rate(value) | Value::Count(value) => Limit::Value(*value),
             _ => Limit::Unlimited,
@@ -144,7 +166,7 @@ pub async fn apply(
 ) -> Outcome {
     let attempted: Vec<Observed> = observed
         .iter()
-        .filter(|item| !item.in_place)
+        .filter(|item| item.needs_change())
         .cloned()
         .collect();
     if attempted.is_empty() {
@@ -207,8 +229,9 @@ mod tests {
                 resource,
                 value,
                 rule: 0,
+                device: None,
             },
-            current: None,
+            current: Some(Value::Unlimited),
             in_place: false,
         }
     }

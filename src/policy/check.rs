@@ -2,12 +2,14 @@
 //! would refuse, values this host cannot honour, and rules that can never select anything.
 
 use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 
 use super::document::Problem;
 use super::model::{LabelMatch, Policy, Position, Resource, Rule, Selector, Value};
 use super::units::format_bytes;
 use crate::cgroup::DeviceNumber;
 use crate::cgroup::parse::cpu_list;
+use crate::devices::DeviceNames;
 
 /// The engine refuses memory limits and reservations below 6 MiB.
 pub const ENGINE_MIN_MEMORY: u64 = 6 * 1024 * 1024;
@@ -15,18 +17,28 @@ pub const ENGINE_MIN_MEMORY: u64 = 6 * 1024 * 1024;
 /// What the checks need to know about the host.
 pub struct Host {
     pub cpus: u64,
-    /// The device number of a device path, or why there is none.
-    pub device: fn(&str) -> Result<DeviceNumber, String>,
+    /// Block devices by name, from `<procfs>/partitions`.
+    pub devices: DeviceNames,
 }
 
 impl Host {
-    /// This machine: its online CPUs, and device paths looked up under /dev.
-    pub fn local() -> Host {
+    /// This machine: its online CPUs, and its block devices as `procfs` lists them (the
+    /// host's, when the exporter runs in a container with the host's procfs mounted).
+    pub fn local(procfs: &Path) -> Host {
         // SAFETY: sysconf has no preconditions.
         let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
         Host {
             cpus: u64::try_from(online).unwrap_or(1).max(1),
-            device: block_device_number,
+            devices: DeviceNames::read(procfs),
+        }
+    }
+
+    /// The device number of a device path: `/dev/<name>` as the partitions table lists it,
+    /// or any other path to a block device (`/dev/disk/by-id/...`).
+    pub fn device(&self, path: &str) -> Result<DeviceNumber, String> {
+        match self.devices.number(path) {
+            Some(number) => Ok(number),
+            None => block_device_number(path),
         }
     }
 }
@@ -57,7 +69,7 @@ pub fn check(policy: &Policy, host: &Host) -> Vec<Problem> {
 }
 
 fn check_limits(rule: &Rule, host: &Host, problems: &mut Vec<Problem>) {
-    if rule.limits.is_empty() {
+    if rule.limits_written == 0 {
         problems.push(Problem::at(
             rule.limits_position,
             format!("rule `{}` declares no limits", rule.name),
@@ -143,7 +155,7 @@ fn check_limits(rule: &Rule, host: &Host, problems: &mut Vec<Problem>) {
                 }
             }
             (Resource::Device(_, path), _) => {
-                if let Err(reason) = (host.device)(path) {
+                if let Err(reason) = host.device(path) {
                     problem(format!("`{}`: {reason}", setting.value.resource.key()));
                 }
             }
@@ -299,13 +311,10 @@ mod tests {
     fn host() -> Host {
         Host {
             cpus: 2,
-            device: |path| {
-                if path == "/dev/sda" {
-                    Ok(DeviceNumber { major: 8, minor: 0 })
-                } else {
-                    Err(format!("device {path} does not exist on this host"))
-                }
-            },
+            devices: DeviceNames::from_partitions(
+                "major minor  #blocks  name\n\n   8        0  1000 sda\n",
+            )
+            .unwrap(),
         }
     }
 

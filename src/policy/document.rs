@@ -60,17 +60,29 @@ fn position(node: &MarkedYaml) -> Position {
 
 /// Parses the text of a policy file. Every problem found is returned, not just the first.
 pub fn parse(text: &str) -> Result<Policy, Vec<Problem>> {
+    let (policy, problems) = parse_partial(text);
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The policy as far as it could be read, and the problems found on the way: what is
+/// wrong is left out, so the rest can still be checked.
+pub fn parse_partial(text: &str) -> (Policy, Vec<Problem>) {
     let documents = match MarkedYaml::load_from_str(text) {
         Ok(documents) => documents,
         Err(error) => {
             let marker = error.marker();
-            return Err(vec![Problem::at(
+            let problem = Problem::at(
                 Position {
                     line: marker.line(),
                     column: marker.col() + 1,
                 },
                 format!("this is not valid YAML: {}", error.info()),
-            )]);
+            );
+            return (Policy::default(), vec![problem]);
         }
     };
     let mut reader = Reader::default();
@@ -91,12 +103,8 @@ pub fn parse(text: &str) -> Result<Policy, Vec<Problem>> {
             Policy::default()
         }
     };
-    if reader.problems.is_empty() {
-        Ok(policy)
-    } else {
-        reader.problems.sort();
-        Err(reader.problems)
-    }
+    reader.problems.sort();
+    (policy, reader.problems)
 }
 
 #[derive(Default)]
@@ -195,6 +203,7 @@ impl Reader {
             },
             excludes: Vec::new(),
             limits_position: position(node),
+            limits_written: 0,
             limits: Vec::new(),
         };
         let mut has_limits = false;
@@ -216,6 +225,9 @@ impl Reader {
                 "limits" => {
                     has_limits = true;
                     rule.limits_position = position(key_node);
+                    if let YamlData::Mapping(entries) = &value.data {
+                        rule.limits_written = entries.len();
+                    }
                     rule.limits = self.limits(value);
                 }
                 _ => unreachable!("keys are checked against RULE_KEYS"),

@@ -1,7 +1,6 @@
 //! What limits a container has now, read from its cgroup files (the truth, not the
 //! engine's configuration), and whether each is what the policy wants.
 
-use super::check::block_device_number;
 use super::model::{Resource, Value, Wanted};
 use crate::cgroup::io::IoLimits;
 use crate::cgroup::memory::MemoryLimits;
@@ -18,6 +17,14 @@ pub struct Observed {
     pub in_place: bool,
 }
 
+impl Observed {
+    /// Whether applying should change it: it is known and not what is wanted. (A limit the
+    /// kernel has no file for cannot be checked, so it is neither drift nor changed.)
+    pub fn needs_change(&self) -> bool {
+        self.current.is_some() && !self.in_place
+    }
+}
+
 /// Reads the current value of every wanted limit and compares.
 pub fn observe(cgroup: &Cgroup, wanted: &[Wanted]) -> Result<Vec<Observed>, CgroupError> {
     let mut reader = CurrentLimits {
@@ -30,7 +37,7 @@ pub fn observe(cgroup: &Cgroup, wanted: &[Wanted]) -> Result<Vec<Observed>, Cgro
     wanted
         .iter()
         .map(|wanted| {
-            let current = reader.value(&wanted.resource)?;
+            let current = reader.value(wanted)?;
             let in_place = current.as_ref().is_some_and(|current| {
                 satisfied(
                     &wanted.resource,
@@ -93,9 +100,9 @@ impl CurrentLimits<'_> {
         Ok(self.pids.as_ref().expect("just read"))
     }
 
-    fn value(&mut self, resource: &Resource) -> Result<Option<Value>, CgroupError> {
+    fn value(&mut self, wanted: &Wanted) -> Result<Option<Value>, CgroupError> {
         let unified = self.cgroup.is_unified();
-        Ok(match resource {
+        Ok(match &wanted.resource {
             Resource::Memory => limit_value(self.memory()?.limit_bytes, Value::Bytes),
             Resource::MemorySwap => limit_value(self.memory()?.swap_limit_bytes, Value::Bytes),
             // A v2 `memory.low` of 0 is no reservation, as v1's unlimited soft limit is.
@@ -139,8 +146,8 @@ impl CurrentLimits<'_> {
                 .cgroup
                 .read(Controller::Blkio, "blkio.weight", parse::single_u64)?
                 .map(Value::Count),
-            Resource::Device(throttle, path) => {
-                let Ok(device) = block_device_number(path) else {
+            Resource::Device(throttle, _) => {
+                let Some(device) = wanted.device else {
                     return Ok(None);
                 };
                 let limits = self.io()?.devices.get(&device).copied().unwrap_or_default();

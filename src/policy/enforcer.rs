@@ -3,6 +3,7 @@
 //! container after each inventory resync (exporter start, engine reconnect), and after
 //! each successful reload.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ const FILE_POLL: Duration = Duration::from_secs(1);
 
 pub struct Enforcer {
     pub state: Arc<PolicyState>,
+    /// Where the host's block devices are listed (`<procfs>/partitions`), for device limits.
+    pub procfs: PathBuf,
     pub inventory: Arc<Inventory>,
     pub hierarchy: Arc<Hierarchy>,
     pub docker: Docker,
@@ -69,7 +72,7 @@ impl Enforcer {
 
     /// Loads the file again; an invalid file leaves the active policy as it was.
     fn reload(&self, why: &str) -> bool {
-        match state::load(&self.state.file, &Host::local()) {
+        match state::load(&self.state.file, &Host::local(&self.procfs)) {
             Ok(policy) => {
                 tracing::info!(file = %self.state.file.display(), rules = policy.rules.len(), reason = why, "policy loaded");
                 self.state.replace(policy);

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::units::format_bytes;
+use crate::cgroup::DeviceNumber;
 pub use crate::cgroup::io::Throttle;
+pub use crate::docker::container::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL};
 
 /// A place in the policy file: 1-based line and column.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +26,9 @@ pub struct Spanned<T> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
     pub rules: Vec<Rule>,
+    /// The device number of every device path the rules name, found when the policy is
+    /// loaded.
+    pub devices: BTreeMap<String, DeviceNumber>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +42,8 @@ pub struct Rule {
     pub excludes: Vec<Selector>,
     /// Where `limits:` is, for problems about the limits as a whole.
     pub limits_position: Position,
+    /// How many entries the file writes under `limits:`, understood or not.
+    pub limits_written: usize,
     pub limits: Vec<Spanned<Setting>>,
 }
 
@@ -75,9 +82,6 @@ impl<'a> From<&'a crate::docker::Container> for ContainerFacts<'a> {
         }
     }
 }
-
-pub const COMPOSE_PROJECT_LABEL: &str = crate::docker::container::COMPOSE_PROJECT_LABEL;
-pub const COMPOSE_SERVICE_LABEL: &str = crate::docker::container::COMPOSE_SERVICE_LABEL;
 
 impl Selector {
     pub fn is_empty(&self) -> bool {
@@ -237,6 +241,8 @@ pub struct Wanted {
     pub value: Value,
     /// Index into `Policy::rules`.
     pub rule: usize,
+    /// For a device limit, the device's number.
+    pub device: Option<DeviceNumber>,
 }
 
 impl Policy {
@@ -264,6 +270,10 @@ impl Policy {
                         resource: setting.value.resource.clone(),
                         value: setting.value.value.clone(),
                         rule: index,
+                        device: match &setting.value.resource {
+                            Resource::Device(_, path) => self.devices.get(path).copied(),
+                            _ => None,
+                        },
                     },
                 );
             }
@@ -294,6 +304,7 @@ mod tests {
             selector,
             excludes: Vec::new(),
             limits_position: Position::default(),
+            limits_written: limits.len(),
             limits: limits
                 .into_iter()
                 .map(|(resource, value)| spanned(Setting { resource, value }))
@@ -367,6 +378,7 @@ mod tests {
             ..Selector::default()
         }];
         let policy = Policy {
+            devices: BTreeMap::new(),
             rules: vec![
                 rule(
                     "default",
@@ -397,6 +409,7 @@ mod tests {
 
         let only_web = Policy {
             rules: vec![policy.rules[1].clone()],
+            devices: BTreeMap::new(),
         };
         assert!(only_web.wanted_for(&debug).is_none());
     }

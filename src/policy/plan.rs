@@ -30,11 +30,8 @@ pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> St
             container.name,
             rule_names.join(", ")
         );
-        let cgroup = tracked
-            .cgroup_path
-            .as_deref()
-            .filter(|_| container.is_running());
-        let Some(path) = cgroup else {
+        // Only a running container has a cgroup.
+        let Some(path) = tracked.cgroup_path.as_deref() else {
             stopped += 1;
             let _ = writeln!(out, "  not running; these limits apply when it starts:");
             for item in &wanted {
@@ -50,7 +47,7 @@ pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> St
         };
         match drift::observe(&Cgroup::new(hierarchy, path), &wanted) {
             Ok(observed) => {
-                if observed.iter().all(|item| item.in_place) {
+                if !observed.iter().any(|item| item.needs_change()) {
                     in_place += 1;
                 } else {
                     changes += 1;

@@ -10,7 +10,7 @@ use clap::ValueEnum;
 
 use super::check::{self, Host};
 use super::document::{self, Problem};
-use super::model::Policy;
+use super::model::{Policy, Resource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PolicyMode {
@@ -55,14 +55,25 @@ pub fn load(path: &Path, host: &Host) -> Result<Policy, LoadError> {
     load_text(&text, host)
 }
 
+/// Parses and checks a policy, reporting every problem at once, and finds the devices it
+/// names.
 pub fn load_text(text: &str, host: &Host) -> Result<Policy, LoadError> {
-    let policy = document::parse(text).map_err(LoadError::Problems)?;
-    let problems = check::check(&policy, host);
-    if problems.is_empty() {
-        Ok(policy)
-    } else {
-        Err(LoadError::Problems(problems))
+    let (mut policy, mut problems) = document::parse_partial(text);
+    problems.extend(check::check(&policy, host));
+    if !problems.is_empty() {
+        problems.sort();
+        problems.dedup();
+        return Err(LoadError::Problems(problems));
     }
+    for setting in policy.rules.iter().flat_map(|rule| &rule.limits) {
+        if let Resource::Device(_, path) = &setting.value.resource {
+            let number = host.device(path).map_err(|reason| {
+                LoadError::Problems(vec![Problem::at(setting.position, reason)])
+            })?;
+            policy.devices.insert(path.clone(), number);
+        }
+    }
+    Ok(policy)
 }
 
 pub fn unix_now() -> f64 {
