@@ -106,10 +106,32 @@ mod tests {
         assert!(parse_partitions("major minor\n\n1 2\n").is_err());
     }
 
+    fn device_name() -> impl Strategy<Value = String> {
+        "[a-z]{1,6}[0-9]{0,2}"
+    }
+
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*") {
-            let _ = parse_partitions(&text);
+        fn never_panics_and_names_only_what_the_table_lists(text in "\\PC*") {
+            if let Ok(names) = parse_partitions(&text) {
+                for name in names.values() {
+                    prop_assert!(text.contains(name.as_str()));
+                }
+            }
+        }
+
+        #[test]
+        fn rows_are_read_back(rows in proptest::collection::vec((0u32..300, 0u32..64, device_name()), 0..10)) {
+            let mut text = "major minor  #blocks  name\n\n".to_owned();
+            for (major, minor, name) in &rows {
+                text.push_str(&format!("{major:>4} {minor:>7} {:>10} {name}\n", 1000));
+            }
+            // A number listed twice keeps its last name.
+            let expected: HashMap<DeviceNumber, String> = rows
+                .iter()
+                .map(|(major, minor, name)| (DeviceNumber { major: *major, minor: *minor }, name.clone()))
+                .collect();
+            prop_assert_eq!(parse_partitions(&text).unwrap(), expected);
         }
     }
 }

@@ -161,10 +161,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*") {
-            let _ = parse_stat(&text);
-            let _ = parse_boot_time(&text);
-            let _ = parse_max_open_files(&text);
+        fn never_panics_and_needs_the_command_name(text in "\\PC*") {
+            if parse_stat(&text).is_ok() {
+                prop_assert!(text.contains(')'));
+            }
+            if parse_boot_time(&text).is_some() {
+                prop_assert!(text.contains("btime "));
+            }
+            if parse_max_open_files(&text).is_some() {
+                prop_assert!(text.contains("Max open files"));
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ fn repository(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-fn promtool(args: &[&str], dir: &Path) {
+fn assert_promtool_passes(args: &[&str], dir: &Path) {
     let output = Command::new("promtool")
         .args(args)
         .current_dir(dir)
@@ -31,11 +31,11 @@ fn promtool(args: &[&str], dir: &Path) {
 
 #[test]
 fn the_alert_rules_are_valid_and_pass_their_unit_tests() {
-    promtool(
+    assert_promtool_passes(
         &["check", "rules", "dashboards/alerts.yaml"],
         &repository(""),
     );
-    promtool(
+    assert_promtool_passes(
         &["test", "rules", "alerts_test.yaml"],
         &repository("tests/rules"),
     );

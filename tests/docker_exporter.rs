@@ -284,11 +284,12 @@ fn containers_started_later_appear_and_removed_ones_vanish() {
     let id = containers.run(&[common::IMAGE, "sleep", "600"]);
     let cgroup = cgroup_id(&id);
     let series = [("id", cgroup.as_str())];
-    wait_for("the new container's series", Duration::from_secs(5), || {
+    let usage = wait_for("the new container's series", Duration::from_secs(5), || {
         exporter
             .scrape()
             .value("container_memory_usage_bytes", &series)
     });
+    assert!(usage > 0.0, "a running container uses some memory");
     common::docker(&["rm", "-f", &id]);
     wait_for(
         "the removed container's series to go",

@@ -57,7 +57,7 @@ fn deterministic(text: &str) -> String {
         .collect()
 }
 
-fn check_against_golden(tree: &str, raw: &[&str]) {
+fn assert_matches_golden(tree: &str, raw: &[&str]) {
     let output = scrape_fixture(tree, raw);
     common::promtool_check_metrics(&output);
     let filtered = deterministic(&output);
@@ -103,27 +103,27 @@ fn diff_lines(expected: &str, actual: &str) -> Vec<String> {
 
 #[test]
 fn v1_cgroupfs_driver() {
-    check_against_golden("v1-cgroupfs", &["/docker/*"]);
+    assert_matches_golden("v1-cgroupfs", &["/docker/*"]);
 }
 
 #[test]
 fn v1_systemd_driver() {
-    check_against_golden("v1-systemd", &["/system.slice/*"]);
+    assert_matches_golden("v1-systemd", &["/system.slice/*"]);
 }
 
 #[test]
 fn hybrid_cgroupfs_driver() {
-    check_against_golden("hybrid-cgroupfs", &["/docker/*"]);
+    assert_matches_golden("hybrid-cgroupfs", &["/docker/*"]);
 }
 
 #[test]
 fn v2_cgroupfs_driver() {
-    check_against_golden("v2-cgroupfs", &["/docker/*"]);
+    assert_matches_golden("v2-cgroupfs", &["/docker/*"]);
 }
 
 #[test]
 fn v2_systemd_driver_with_a_custom_parent_slice() {
-    check_against_golden("v2-systemd", &["/system.slice/*", "/my.slice/*/*"]);
+    assert_matches_golden("v2-systemd", &["/system.slice/*", "/my.slice/*/*"]);
 }
 
 /// The golden files were checked by hand against the fixtures' README; these spot checks

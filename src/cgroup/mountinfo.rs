@@ -95,17 +95,25 @@ mod tests {
         assert!(parse("31 23 0:28 / /sys/fs/cgroup\n").is_err());
     }
 
+    fn word() -> impl Strategy<Value = String> {
+        "[a-z0-9/:,\\\\-]{0,8}"
+    }
+
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*") {
-            let _ = parse(&text);
+        fn never_panics_and_gives_a_mount_per_line(text in "\\PC*") {
+            if let Ok(mounts) = parse(&text) {
+                prop_assert!(mounts.len() <= text.lines().count());
+            }
         }
 
         #[test]
-        fn never_panics_on_mountinfo_like_lines(
-            words in proptest::collection::vec("[a-z0-9/:,\\\\-]{0,8}", 0..14)
-        ) {
-            let _ = parse(&words.join(" "));
+        fn never_panics_on_mountinfo_like_lines(words in proptest::collection::vec(word(), 0..14)) {
+            let line = words.join(" ");
+            if let Ok(mounts) = parse(&line) {
+                prop_assert!(mounts.len() <= 1);
+                prop_assert!(mounts.is_empty() || line.contains(" - "));
+            }
         }
     }
 }

@@ -403,37 +403,64 @@ mod tests {
         );
     }
 
+    fn key() -> impl Strategy<Value = String> {
+        "[a-z_]{1,12}"
+    }
+
+    fn file_like_text() -> impl Strategy<Value = String> {
+        "([a-z_0-9:=.-]{0,12}( |\\n|=)){0,20}"
+    }
+
+    /// Runs every parser on `text` (none may panic) and names one that accepted what it
+    /// cannot have read: a number from text without digits, entries from text without
+    /// their separators.
+    fn accepts_only_what_it_should(text: &str) -> Option<&'static str> {
+        let digits = text.chars().any(|c| c.is_ascii_digit());
+        let _ = (
+            v1_memory_limit(text),
+            cpu_max(text),
+            io_weight_default(text),
+        );
+        let _ = (FlatKeyed::parse(text), pressure_totals(text));
+        if single_u64(text).is_ok() && !digits {
+            return Some("single_u64");
+        }
+        if matches!(limit(text), Ok(Limit::Value(_))) && !digits {
+            return Some("limit");
+        }
+        if DeviceNumber::parse(text).is_ok() && !text.contains(':') {
+            return Some("DeviceNumber::parse");
+        }
+        if nested_keyed(text).is_ok_and(|lines| lines.iter().any(|line| !line.pairs.is_empty()))
+            && !text.contains('=')
+        {
+            return Some("nested_keyed");
+        }
+        if v1_blkio_stat(text).is_ok_and(|entries| !entries.is_empty()) && !text.contains(':') {
+            return Some("v1_blkio_stat");
+        }
+        if v1_device_values(text).is_ok_and(|entries| !entries.is_empty()) && !text.contains(':') {
+            return Some("v1_device_values");
+        }
+        if cpu_list_len(text).is_ok_and(|count| count > 0) && !digits {
+            return Some("cpu_list_len");
+        }
+        None
+    }
+
     proptest! {
         #[test]
         fn parsers_never_panic(text in "\\PC*") {
-            let _ = single_u64(&text);
-            let _ = limit(&text);
-            let _ = v1_memory_limit(&text);
-            let _ = FlatKeyed::parse(&text);
-            let _ = nested_keyed(&text);
-            let _ = v1_blkio_stat(&text);
-            let _ = v1_device_values(&text);
-            let _ = cpu_list_len(&text);
-            let _ = cpu_max(&text);
-            let _ = io_weight_default(&text);
-            let _ = pressure_totals(&text);
-            let _ = DeviceNumber::parse(&text);
+            prop_assert!(accepts_only_what_it_should(&text).is_none());
         }
 
         #[test]
-        fn parsers_never_panic_on_file_like_text(
-            text in "([a-z_0-9:=.-]{0,12}( |\\n|=)){0,20}"
-        ) {
-            let _ = FlatKeyed::parse(&text);
-            let _ = nested_keyed(&text);
-            let _ = v1_blkio_stat(&text);
-            let _ = v1_device_values(&text);
-            let _ = cpu_list_len(&text);
-            let _ = pressure_totals(&text);
+        fn parsers_never_panic_on_file_like_text(text in file_like_text()) {
+            prop_assert!(accepts_only_what_it_should(&text).is_none());
         }
 
         #[test]
-        fn flat_keyed_round_trips(pairs in proptest::collection::vec(("[a-z_]{1,12}", any::<u64>()), 0..20)) {
+        fn flat_keyed_round_trips(pairs in proptest::collection::vec((key(), any::<u64>()), 0..20)) {
             let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
             let parsed = FlatKeyed::parse(&text).unwrap();
             for (key, _) in &pairs {

@@ -173,12 +173,20 @@ mod tests {
         assert!(parse_proc_cgroup("garbage\n").is_err());
     }
 
+    fn any_parent() -> impl Strategy<Value = String> {
+        "\\PC{0,20}"
+    }
+
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*", parent in "\\PC{0,20}") {
-            let _ = parse_proc_cgroup(&text);
-            let _ = container_cgroup_path(Driver::Systemd, &parent, ID);
-            let _ = container_cgroup_path(Driver::Cgroupfs, &parent, ID);
+        fn never_panics_and_paths_end_in_the_container(text in "\\PC*", parent in any_parent()) {
+            if let Ok(lines) = parse_proc_cgroup(&text) {
+                prop_assert!(lines.len() <= text.lines().count());
+            }
+            let systemd = container_cgroup_path(Driver::Systemd, &parent, ID);
+            prop_assert!(systemd.ends_with(&format!("/docker-{ID}.scope")), "{}", systemd);
+            let cgroupfs = container_cgroup_path(Driver::Cgroupfs, &parent, ID);
+            prop_assert!(cgroupfs.starts_with('/') && cgroupfs.ends_with(&format!("/{ID}")), "{}", cgroupfs);
         }
     }
 }

@@ -272,8 +272,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decoding_never_panics(line in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = decode_line(&line);
+        fn decoding_never_panics_and_only_blank_lines_vanish(
+            line in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            let blank = String::from_utf8_lossy(&line).trim().is_empty();
+            prop_assert_eq!(decode_line(&line).is_none(), blank);
         }
     }
 }

@@ -630,18 +630,36 @@ rules:
 
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*") {
-            let _ = parse(&text);
+        fn never_panics_and_places_problems_in_the_file(text in "\\PC*") {
+            let misplaced = misplaced_problem(&text);
+            prop_assert!(misplaced.is_none(), "{:?}", misplaced);
         }
 
         #[test]
-        fn never_panics_on_policy_like_text(
-            lines in proptest::collection::vec(
-                "( {0,6})(rules|limits|match|exclude|memory|cpus|name|labels|-|device-write-bps)(:| )( ?)([a-z0-9/:.\\[\\]\"-]{0,10})",
-                0..12,
-            )
-        ) {
-            let _ = parse(&lines.join("\n"));
+        fn never_panics_on_policy_like_text(lines in proptest::collection::vec(policy_like_line(), 0..12)) {
+            let misplaced = misplaced_problem(&lines.join("\n"));
+            prop_assert!(misplaced.is_none(), "{:?}", misplaced);
+        }
+    }
+
+    fn policy_like_line() -> impl Strategy<Value = String> {
+        "( {0,6})(rules|limits|match|exclude|memory|cpus|name|labels|-|device-write-bps)(:| )( ?)([a-z0-9/:.\\[\\]\"-]{0,10})"
+    }
+
+    /// Whatever the text, a problem points inside it, and a policy without problems has
+    /// rules. Returns what breaks that, if anything.
+    fn misplaced_problem(text: &str) -> Option<String> {
+        let lines = text.lines().count().max(1) + 1;
+        match parse(text) {
+            Ok(policy) if policy.rules.is_empty() => Some("a policy without rules".to_owned()),
+            Ok(_) => None,
+            Err(problems) if problems.is_empty() => Some("an error without problems".to_owned()),
+            Err(problems) => problems
+                .into_iter()
+                .find(|problem| {
+                    !(1..=lines).contains(&problem.position.line) || problem.position.column < 1
+                })
+                .map(|problem| format!("{problem:?} outside {lines} lines")),
         }
     }
 }

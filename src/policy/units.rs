@@ -88,8 +88,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC*") {
-            let _ = parse_size(&text);
+        fn never_panics_and_a_size_has_digits(text in "\\PC*") {
+            if parse_size(&text).is_ok() {
+                prop_assert!(text.chars().any(|c| c.is_ascii_digit()));
+            }
         }
 
         #[test]
