@@ -189,14 +189,15 @@ impl Exporter {
                 thread_log.lock().unwrap().push(line);
             }
         });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "stevedore did not start listening; log: {:#?}",
-                    log.lock().unwrap()
-                )
-            });
+        let Ok(address) = address_rx.recv_timeout(Duration::from_secs(20)) else {
+            // Not left running behind a failed test.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "stevedore did not start listening; log: {:#?}",
+                log.lock().unwrap()
+            );
+        };
         Exporter {
             child,
             address,
