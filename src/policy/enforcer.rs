@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::apply::{self, Outcome};
 use super::check::Host;
 use super::drift::{self, Observed};
-use super::model::{ContainerFacts, Policy};
+use super::model::ContainerFacts;
 use super::state::{self, APPLIED, FAILED, PolicyMode, PolicyState};
 use crate::cgroup::{Cgroup, Hierarchy};
 use crate::docker::Inventory;
@@ -138,7 +138,7 @@ impl Enforcer {
             Outcome::Applied { changed } => (APPLIED, changed, None),
             Outcome::Failed { attempted, reason } => (FAILED, attempted, Some(reason)),
         };
-        let rules = rules_of(&policy, items);
+        let rules = policy.rule_names(items.iter().map(|item| &item.wanted));
         for rule in &rules {
             self.state.count(rule, result);
         }
@@ -157,17 +157,6 @@ impl Enforcer {
             ),
         }
     }
-}
-
-/// The names of the rules the limits come from, in rule order, each once.
-pub fn rules_of(policy: &Policy, observed: &[Observed]) -> Vec<String> {
-    let mut indexes: Vec<usize> = observed.iter().map(|item| item.wanted.rule).collect();
-    indexes.sort_unstable();
-    indexes.dedup();
-    indexes
-        .into_iter()
-        .map(|index| policy.rule_name(index).to_owned())
-        .collect()
 }
 
 /// `memory 64MiB -> 512MiB, cpus unlimited -> 1.5`.

@@ -284,6 +284,17 @@ impl Policy {
     pub fn rule_name(&self, index: usize) -> &str {
         self.rules.get(index).map_or("?", |rule| rule.name.as_str())
     }
+
+    /// The names of the rules the given limits come from, in rule order, each once.
+    pub fn rule_names<'a>(&self, wanted: impl IntoIterator<Item = &'a Wanted>) -> Vec<String> {
+        let mut indexes: Vec<usize> = wanted.into_iter().map(|wanted| wanted.rule).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+            .into_iter()
+            .map(|index| self.rule_name(index).to_owned())
+            .collect()
+    }
 }
 
 #[cfg(test)]

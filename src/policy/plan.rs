@@ -20,15 +20,11 @@ pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> St
             continue;
         };
         let short_id: String = container.id.chars().take(12).collect();
-        let mut rules: Vec<usize> = wanted.iter().map(|w| w.rule).collect();
-        rules.sort_unstable();
-        rules.dedup();
-        let rule_names: Vec<&str> = rules.iter().map(|rule| policy.rule_name(*rule)).collect();
         let _ = writeln!(
             out,
             "{} ({short_id}), rules: {}",
             container.name,
-            rule_names.join(", ")
+            policy.rule_names(&wanted).join(", ")
         );
         // Only a running container has a cgroup.
         let Some(path) = tracked.cgroup_path.as_deref() else {
