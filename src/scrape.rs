@@ -299,6 +299,21 @@ mod tests {
         assert!(validate_raw_glob("/[").is_err());
     }
 
+    /// A scraper over the raw cgroups `/docker/*` of a test tree.
+    fn raw_scraper(root: &std::path::Path, collectors: Vec<&'static Collector>) -> Scraper {
+        Scraper::new(
+            ScrapeConfig {
+                hierarchy: Arc::new(Hierarchy::discover(root, None)),
+                procfs: root.join("proc"),
+                collectors,
+                raw_globs: vec!["/docker/*".to_owned()],
+                engine_metrics: false,
+                policy: None,
+            },
+            Arc::new(Inventory::default()),
+        )
+    }
+
     /// Stands in for a container removed while the scrape reads it: its cgroup directory
     /// goes away between the collector's reads.
     fn vanish_during_collection(
@@ -332,17 +347,7 @@ mod tests {
         for dir in ["memory/docker/staying", "memory/docker/vanishing"] {
             fs::create_dir_all(root.path().join(dir)).unwrap();
         }
-        let scraper = Scraper::new(
-            ScrapeConfig {
-                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
-                procfs: root.path().join("proc"),
-                collectors: vec![&VANISHING],
-                raw_globs: vec!["/docker/*".to_owned()],
-                engine_metrics: false,
-                policy: None,
-            },
-            Arc::new(Inventory::default()),
-        );
+        let scraper = raw_scraper(root.path(), vec![&VANISHING]);
         let exposition = scraper.collect();
         let usage = exposition.family("test_usage_bytes").unwrap();
         assert_eq!(
@@ -368,17 +373,7 @@ mod tests {
         let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
         fs::create_dir_all(file.parent().unwrap()).unwrap();
         fs::write(&file, "1\n").unwrap();
-        let scraper = Arc::new(Scraper::new(
-            ScrapeConfig {
-                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
-                procfs: root.path().join("proc"),
-                collectors: crate::collector::ALL.to_vec(),
-                raw_globs: vec!["/docker/*".to_owned()],
-                engine_metrics: false,
-                policy: None,
-            },
-            Arc::new(Inventory::default()),
-        ));
+        let scraper = Arc::new(raw_scraper(root.path(), crate::collector::ALL.to_vec()));
         // The scraper starts a collection and gives up before it finishes (a timeout).
         let mut abandoned = Box::pin(scraper.scrape());
         assert!(futures::poll!(&mut abandoned).is_pending());
@@ -399,17 +394,7 @@ mod tests {
             "4096\n",
         )
         .unwrap();
-        let scraper = Arc::new(Scraper::new(
-            ScrapeConfig {
-                hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
-                procfs: root.path().join("proc"),
-                collectors: crate::collector::ALL.to_vec(),
-                raw_globs: vec!["/docker/*".to_owned()],
-                engine_metrics: true,
-                policy: None,
-            },
-            Arc::new(Inventory::default()),
-        ));
+        let scraper = Arc::new(raw_scraper(root.path(), crate::collector::ALL.to_vec()));
         let scrapes: Vec<_> = (0..8).map(|_| scraper.scrape()).collect();
         let expositions: Vec<Arc<Exposition>> = futures::future::join_all(scrapes)
             .await

@@ -203,13 +203,16 @@ fn an_oom_kill_is_counted_by_the_kernel_and_by_the_engine() {
     let containers = Containers::new("oom-kill");
     let exporter = Exporter::start(&[]);
     wait_for_up(&exporter, 1.0, Duration::from_secs(10));
-    let oom_events_before = exporter
-        .scrape()
-        .value(
-            "docker_events_total",
-            &[("type", "container"), ("action", "oom")],
-        )
-        .unwrap_or(0.0);
+    let oom_events = || {
+        exporter
+            .scrape()
+            .value(
+                "docker_events_total",
+                &[("type", "container"), ("action", "oom")],
+            )
+            .unwrap_or(0.0)
+    };
+    let oom_events_before = oom_events();
     // The allocation is a child, so the container lives on and its cgroup can be read.
     let id = containers.run(&[
         "--name",
@@ -238,14 +241,7 @@ fn an_oom_kill_is_counted_by_the_kernel_and_by_the_engine() {
         16.0 * 1024.0 * 1024.0
     );
     wait_for("the engine's oom event", Duration::from_secs(10), || {
-        let count = exporter
-            .scrape()
-            .value(
-                "docker_events_total",
-                &[("type", "container"), ("action", "oom")],
-            )
-            .unwrap_or(0.0);
-        (count >= oom_events_before + 1.0).then_some(())
+        (oom_events() >= oom_events_before + 1.0).then_some(())
     });
     // The engine records the OOM in the container's state when it exits.
     docker(&["exec", &id, "touch", "/go"]);
