@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::cgroup::Hierarchy;
-use crate::cli::{self, Cli, ENGINE_COLLECTOR};
+use crate::cli::{self, Cli};
+use crate::collector;
 use crate::docker::Inventory;
 use crate::docker::events::Endpoint;
 use crate::docker::sync::{self, SyncConfig};
@@ -63,7 +64,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
             procfs: cli.procfs.clone(),
             collectors: cli.cgroup_collectors(),
             raw_globs: cli.raw_cgroups.clone(),
-            engine_metrics: cli.collector_enabled(ENGINE_COLLECTOR),
+            engine_metrics: cli.collector_enabled(collector::ENGINE.name),
             policy: policy.clone(),
         },
         Arc::clone(&inventory),

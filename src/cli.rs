@@ -13,9 +13,6 @@ use crate::docker::inventory::sanitize_label_name;
 use crate::logging::{LogFormat, LogLevel};
 use crate::policy::PolicyMode;
 
-/// Collectors that are not per-cgroup but can be switched the same way.
-pub const ENGINE_COLLECTOR: &str = "engine";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "stevedore",
@@ -121,24 +118,15 @@ pub enum PolicyCommand {
     Plan { file: PathBuf },
 }
 
-/// Every switchable collector: the per-cgroup ones, then the engine's.
-fn switchable() -> Vec<(&'static str, &'static str, bool)> {
-    let mut list: Vec<(&str, &str, bool)> = collector::ALL
-        .iter()
-        .map(|c: &&Collector| (c.name, c.help, c.enabled_by_default))
-        .collect();
-    list.push((
-        ENGINE_COLLECTOR,
-        "Engine-sourced docker_* families: engine info, container states, events",
-        true,
-    ));
-    list
-}
-
 pub fn command() -> clap::Command {
     // A flag given twice takes its last value, as with Prometheus exporters.
     let mut command = Cli::command().args_override_self(true);
-    for (name, help, enabled) in switchable() {
+    for collector::Switch {
+        name,
+        help,
+        enabled_by_default: enabled,
+    } in collector::switches()
+    {
         let default = if enabled { "enabled" } else { "disabled" };
         command = command
             .arg(
@@ -179,18 +167,18 @@ where
 
 fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
     let mut cli = Cli::from_arg_matches(matches)?;
-    cli.enabled_collectors = switchable()
+    cli.enabled_collectors = collector::switches()
         .into_iter()
-        .filter(|(name, _, enabled)| {
-            if matches.get_flag(&format!("collector.{name}")) {
+        .filter(|switch| {
+            if matches.get_flag(&format!("collector.{}", switch.name)) {
                 true
-            } else if matches.get_flag(&format!("no-collector.{name}")) {
+            } else if matches.get_flag(&format!("no-collector.{}", switch.name)) {
                 false
             } else {
-                *enabled
+                switch.enabled_by_default
             }
         })
-        .map(|(name, _, _)| name.to_owned())
+        .map(|switch| switch.name.to_owned())
         .collect();
     cli.label_allowlist.retain(|label| !label.is_empty());
     Ok(cli)

@@ -31,6 +31,34 @@ pub struct Collector {
     pub collect: CollectFn,
 }
 
+/// A collector that can be switched on and off: its flag name, help and default.
+#[derive(Debug, Clone, Copy)]
+pub struct Switch {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub enabled_by_default: bool,
+}
+
+/// The engine-sourced `docker_*` families: not per cgroup, but switched like collectors.
+pub const ENGINE: Switch = Switch {
+    name: "engine",
+    help: "Engine-sourced docker_* families: engine info, container states, events",
+    enabled_by_default: true,
+};
+
+/// Every switch: the per-cgroup collectors, then the engine's families. This list is what
+/// creates the `--collector.<name>` / `--no-collector.<name>` flags.
+pub fn switches() -> Vec<Switch> {
+    ALL.iter()
+        .map(|collector| Switch {
+            name: collector.name,
+            help: collector.help,
+            enabled_by_default: collector.enabled_by_default,
+        })
+        .chain([ENGINE])
+        .collect()
+}
+
 pub static ALL: [&Collector; 5] = [
     &cpu::COLLECTOR,
     &memory::COLLECTOR,

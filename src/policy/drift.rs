@@ -71,33 +71,33 @@ fn limit_value(limit: Option<Limit>, to_value: fn(u64) -> Value) -> Option<Value
     })
 }
 
+/// `slot`'s reading, made by `read` the first time it is asked for.
+fn read_once<'s, T>(
+    slot: &'s mut Option<T>,
+    cgroup: &Cgroup,
+    read: fn(&Cgroup) -> Result<T, CgroupError>,
+) -> Result<&'s T, CgroupError> {
+    if slot.is_none() {
+        *slot = Some(read(cgroup)?);
+    }
+    Ok(slot.as_ref().expect("just read"))
+}
+
 impl CurrentLimits<'_> {
     fn memory(&mut self) -> Result<&MemoryLimits, CgroupError> {
-        if self.memory.is_none() {
-            self.memory = Some(memory::read_limits(self.cgroup)?);
-        }
-        Ok(self.memory.as_ref().expect("just read"))
+        read_once(&mut self.memory, self.cgroup, memory::read_limits)
     }
 
     fn cpu(&mut self) -> Result<&cpu::CpuLimits, CgroupError> {
-        if self.cpu.is_none() {
-            self.cpu = Some(cpu::read_limits(self.cgroup)?);
-        }
-        Ok(self.cpu.as_ref().expect("just read"))
+        read_once(&mut self.cpu, self.cgroup, cpu::read_limits)
     }
 
     fn io(&mut self) -> Result<&IoLimits, CgroupError> {
-        if self.io.is_none() {
-            self.io = Some(io::read_limits(self.cgroup)?);
-        }
-        Ok(self.io.as_ref().expect("just read"))
+        read_once(&mut self.io, self.cgroup, io::read_limits)
     }
 
     fn pids(&mut self) -> Result<&Pids, CgroupError> {
-        if self.pids.is_none() {
-            self.pids = Some(pids::read(self.cgroup)?);
-        }
-        Ok(self.pids.as_ref().expect("just read"))
+        read_once(&mut self.pids, self.cgroup, pids::read)
     }
 
     fn value(&mut self, wanted: &Wanted) -> Result<Option<Value>, CgroupError> {
