@@ -13,6 +13,7 @@ use stevedore::cgroup::Hierarchy;
 use stevedore::docker::Inventory;
 use stevedore::metrics::{self, Format};
 use stevedore::scrape::{ScrapeConfig, Scraper};
+use stevedore::target::{Resolver, TargetConfig};
 
 const CONTAINERS: usize = 500;
 const ROUNDS: usize = 20;
@@ -58,16 +59,28 @@ fn build_tree(fixture: &str, container: &str, controllers: &[&str], root: &Path)
 fn measure(label: &str, fixture: &str, container: &str, controllers: &[&str]) {
     let root = tempfile::tempdir().unwrap();
     let files = build_tree(fixture, container, controllers, root.path());
+    let hierarchy = Arc::new(Hierarchy::discover(root.path(), None));
+    // The cgroup collectors: what the fixture files feed.
+    let collectors = ["cpu", "memory", "blkio", "pids", "pressure"]
+        .iter()
+        .filter_map(|name| stevedore::collector::by_name(name))
+        .collect();
     let scraper = Arc::new(Scraper::new(
         ScrapeConfig {
-            hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+            hierarchy: Arc::clone(&hierarchy),
             procfs: root.path().join("proc"),
-            collectors: stevedore::collector::ALL.to_vec(),
-            raw_globs: vec!["/docker/*".to_owned()],
-            engine_metrics: false,
+            collectors,
             policy: None,
+            disk: None,
         },
         Arc::new(Inventory::default()),
+        Arc::new(Resolver::new(TargetConfig {
+            hierarchy,
+            procfs: root.path().join("proc"),
+            label_allowlist: Vec::new(),
+            raw_globs: vec!["/docker/*".to_owned()],
+            root: false,
+        })),
     ));
     // Warm the page cache and the allocator.
     let exposition = scraper.collect();

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::cgroup::Hierarchy;
 use crate::cli::{self, Cli};
 use crate::collector;
+use crate::disk::{self, DiskUsage};
 use crate::docker::Inventory;
 use crate::docker::events::Endpoint;
 use crate::docker::sync::{self, SyncConfig};
@@ -19,22 +20,24 @@ use crate::metrics::{self, Format};
 use crate::policy::check::Host;
 use crate::policy::enforcer::Enforcer;
 use crate::policy::{PolicyState, plan, state};
-use crate::scrape::{self, ScrapeConfig, Scraper};
+use crate::scrape::{ScrapeConfig, Scraper};
 use crate::server;
+use crate::target::{self, Resolver, TargetConfig};
 
 /// The parts every mode shares.
 pub struct Parts {
     pub scraper: Arc<Scraper>,
     pub inventory: Arc<Inventory>,
     pub sync_config: SyncConfig,
-    pub hierarchy: Arc<Hierarchy>,
+    pub targets: Arc<Resolver>,
     pub policy: Option<Arc<PolicyState>>,
+    pub disk: Option<Arc<DiskUsage>>,
 }
 
 pub fn build(cli: &Cli) -> Result<Parts, String> {
     cli.validate()?;
     for pattern in &cli.raw_cgroups {
-        scrape::validate_raw_glob(pattern)?;
+        target::validate_raw_glob(pattern)?;
     }
     Endpoint::parse(&cli.docker_host)?;
     let policy = match &cli.policy_file {
@@ -58,28 +61,45 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
     let hierarchy = Arc::new(Hierarchy::discover(&cli.cgroupfs, mountinfo.as_deref()));
     tracing::info!(cgroupfs = %cli.cgroupfs.display(), hierarchy = %hierarchy.describe(), "found cgroup hierarchy");
     let inventory = Arc::new(Inventory::default());
+    let targets = Arc::new(Resolver::new(TargetConfig {
+        hierarchy: Arc::clone(&hierarchy),
+        procfs: cli.procfs.clone(),
+        label_allowlist: cli::label_patterns("--docker.label-allowlist", &cli.label_allowlist)?,
+        raw_globs: cli.raw_cgroups.clone(),
+        root: cli.root_cgroup,
+    }));
+    let collectors = cli.collectors();
+    let disk = collectors
+        .iter()
+        .any(|collector| collector.name == collector::disk::COLLECTOR.name)
+        .then(|| {
+            DiskUsage::new(
+                cli.disk_refresh_interval,
+                mountinfo_path.clone(),
+                disk::DEFAULT_TIME_BUDGET,
+            )
+        });
     let scraper = Arc::new(Scraper::new(
         ScrapeConfig {
-            hierarchy: Arc::clone(&hierarchy),
+            hierarchy,
             procfs: cli.procfs.clone(),
-            collectors: cli.cgroup_collectors(),
-            raw_globs: cli.raw_cgroups.clone(),
-            engine_metrics: cli.collector_enabled(collector::ENGINE.name),
+            collectors,
             policy: policy.clone(),
+            disk: disk.clone(),
         },
         Arc::clone(&inventory),
+        Arc::clone(&targets),
     ));
     Ok(Parts {
         scraper,
         inventory,
         sync_config: SyncConfig {
             host: cli.docker_host.clone(),
-            hierarchy: Arc::clone(&hierarchy),
-            procfs: cli.procfs.clone(),
-            label_allowlist: cli.label_allowlist.clone(),
+            env_allowlist: cli::label_patterns("--docker.env-allowlist", &cli.env_allowlist)?,
         },
-        hierarchy,
+        targets,
         policy,
+        disk,
     })
 }
 
@@ -110,7 +130,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
                 procfs: cli.procfs.clone(),
                 state: Arc::clone(policy),
                 inventory: Arc::clone(&parts.inventory),
-                hierarchy: Arc::clone(&parts.hierarchy),
+                targets: Arc::clone(&parts.targets),
                 docker: sync::client(&cli.docker_host)?,
             };
             tokio::spawn(enforcer.run(receiver));
@@ -142,13 +162,29 @@ async fn read_inventory_once(parts: &Parts) -> Result<(), String> {
     }
 }
 
+/// How long the one-shot `scrape` waits for the writable layers to be walked.
+const DISK_WAIT: Duration = Duration::from_secs(30);
+
 /// Collects once and returns the text exposition (the `scrape` command).
 pub async fn scrape_once(cli: Cli) -> Result<String, String> {
     let parts = build(&cli)?;
     if let Err(error) = read_inventory_once(&parts).await {
         tracing::warn!(%error, "engine unreachable; reporting cgroups only");
     }
-    let exposition = parts.scraper.scrape().await?;
+    let mut exposition = parts.scraper.scrape().await?;
+    // One printed scrape shows disk usage too: wait for the walk the scrape asked for, and
+    // read again.
+    if let Some(disk) = &parts.disk {
+        let disk = Arc::clone(disk);
+        let walked = tokio::task::spawn_blocking(move || disk.wait_for_refresh(DISK_WAIT))
+            .await
+            .unwrap_or(false);
+        if walked {
+            exposition = parts.scraper.scrape().await?;
+        } else {
+            tracing::warn!(waited = ?DISK_WAIT, "writable layers not walked in time; container_fs_* left out");
+        }
+    }
     Ok(metrics::encode(exposition, Format::Text))
 }
 
@@ -180,8 +216,12 @@ pub async fn policy_plan(mut cli: Cli, file: &Path) -> Result<String, String> {
         .as_ref()
         .expect("the policy was loaded by build")
         .policy();
-    let snapshot = parts.inventory.snapshot();
-    Ok(plan::render(&policy, &snapshot, &parts.hierarchy))
+    let containers = parts.targets.containers(&parts.inventory.snapshot());
+    Ok(plan::render(
+        &policy,
+        &containers,
+        &parts.targets.config().hierarchy,
+    ))
 }
 
 async fn shutdown_signal() {

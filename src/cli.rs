@@ -4,12 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::collector::{self, Collector};
-use crate::docker::container::{COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL};
-use crate::docker::inventory::sanitize_label_name;
 use crate::logging::{LogFormat, LogLevel};
 use crate::policy::PolicyMode;
 
@@ -50,15 +49,47 @@ pub struct Cli {
     #[arg(long = "path.procfs", default_value = "/proc", global = true)]
     pub procfs: PathBuf,
 
-    /// Docker labels to copy onto samples as container_label_<name> (comma-separated or
-    /// repeated; an empty value copies none).
+    /// Docker labels to copy onto samples as container_label_<name>, by glob (comma-separated
+    /// or repeated; an empty value copies none). All of them by default, as cAdvisor.
     #[arg(
         long = "docker.label-allowlist",
+        value_name = "GLOB",
         value_delimiter = ',',
-        default_values_t = [COMPOSE_PROJECT_LABEL.to_owned(), COMPOSE_SERVICE_LABEL.to_owned()],
+        default_values_t = ["*".to_owned()],
         global = true
     )]
     pub label_allowlist: Vec<String>,
+
+    /// Environment variables to copy onto samples as container_env_<name>, by glob (like
+    /// cAdvisor's --env_metadata_whitelist). None by default: environments hold secrets.
+    #[arg(
+        long = "docker.env-allowlist",
+        value_name = "GLOB",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub env_allowlist: Vec<String>,
+
+    /// Report the root cgroup (id="/"): the host's CPU, memory, block I/O and network.
+    #[arg(
+        long = "cgroup.root",
+        default_value_t = true,
+        action = ArgAction::Set,
+        value_name = "BOOL",
+        global = true
+    )]
+    pub root_cgroup: bool,
+
+    /// How often containers' writable layers are walked for container_fs_usage_bytes, in
+    /// the background (e.g. 30s, 1m, 5m).
+    #[arg(
+        long = "disk.refresh-interval",
+        value_name = "DURATION",
+        default_value = "1m",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub disk_refresh_interval: Duration,
 
     /// Also export cgroups that are not Docker containers, by cgroup path pattern
     /// (e.g. '/system.slice/*.service'); labelled by id only. Repeatable.
@@ -121,11 +152,12 @@ pub enum PolicyCommand {
 pub fn command() -> clap::Command {
     // A flag given twice takes its last value, as with Prometheus exporters.
     let mut command = Cli::command().args_override_self(true);
-    for collector::Switch {
+    for &&Collector {
         name,
         help,
         enabled_by_default: enabled,
-    } in collector::switches()
+        ..
+    } in &collector::ALL
     {
         let default = if enabled { "enabled" } else { "disabled" };
         command = command
@@ -167,8 +199,8 @@ where
 
 fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
     let mut cli = Cli::from_arg_matches(matches)?;
-    cli.enabled_collectors = collector::switches()
-        .into_iter()
+    cli.enabled_collectors = collector::ALL
+        .iter()
         .filter(|switch| {
             if matches.get_flag(&format!("collector.{}", switch.name)) {
                 true
@@ -181,6 +213,7 @@ fn from_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
         .map(|switch| switch.name.to_owned())
         .collect();
     cli.label_allowlist.retain(|label| !label.is_empty());
+    cli.env_allowlist.retain(|name| !name.is_empty());
     Ok(cli)
 }
 
@@ -193,15 +226,13 @@ impl Cli {
                 "--web.telemetry-path={path:?}: a path like /metrics, other than / and /healthz"
             ));
         }
-        let mut names: Vec<(String, &str)> = Vec::new();
-        for label in &self.label_allowlist {
-            let name = sanitize_label_name(label);
-            if let Some((_, other)) = names.iter().find(|(seen, _)| *seen == name) {
-                return Err(format!(
-                    "--docker.label-allowlist: {other:?} and {label:?} both become container_label_{name}"
-                ));
-            }
-            names.push((name, label));
+        label_patterns("--docker.label-allowlist", &self.label_allowlist)?;
+        label_patterns("--docker.env-allowlist", &self.env_allowlist)?;
+        if self.disk_refresh_interval < Duration::from_secs(1) {
+            return Err(
+                "--disk.refresh-interval: at least 1s; a walk reads every file of every layer"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -212,14 +243,41 @@ impl Cli {
             .any(|enabled| enabled == name)
     }
 
-    /// The per-cgroup collectors to run, in registry order.
-    pub fn cgroup_collectors(&self) -> Vec<&'static Collector> {
+    /// The collectors to run, in registry order.
+    pub fn collectors(&self) -> Vec<&'static Collector> {
         collector::ALL
             .iter()
             .copied()
             .filter(|collector| self.collector_enabled(collector.name))
             .collect()
     }
+}
+
+/// The glob patterns of an allowlist flag.
+pub fn label_patterns(flag: &str, globs: &[String]) -> Result<Vec<glob::Pattern>, String> {
+    globs
+        .iter()
+        .map(|glob| glob::Pattern::new(glob).map_err(|error| format!("{flag}={glob:?}: {error}")))
+        .collect()
+}
+
+/// A duration as Prometheus writes them: a number and a unit, `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 /// `:9417` listens on every address, as Go exporters read it; `host:port` as given.
@@ -243,11 +301,8 @@ mod tests {
         assert_eq!(cli.listen_address, ":9417");
         assert_eq!(cli.telemetry_path, "/metrics");
         assert_eq!(cli.cgroupfs, PathBuf::from("/sys/fs/cgroup"));
-        assert_eq!(
-            cli.label_allowlist,
-            vec!["com.docker.compose.project", "com.docker.compose.service"]
-        );
         assert!(cli.collector_enabled("cpu"));
+        assert!(!cli.collector_enabled("process"));
         assert!(cli.collector_enabled("engine"));
         assert!(cli.command.is_none());
         assert_eq!(cli.policy_mode, PolicyMode::Report);
@@ -286,8 +341,24 @@ mod tests {
         assert!(cli.collector_enabled("cpu"));
         assert!(!cli.collector_enabled("engine"));
         assert!(matches!(cli.command, Some(Command::Scrape)));
-        let names: Vec<&str> = cli.cgroup_collectors().iter().map(|c| c.name).collect();
-        assert_eq!(names, vec!["cpu", "memory", "blkio", "pids"]);
+        let names: Vec<&str> = cli.collectors().iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "cpu",
+                "memory",
+                "blkio",
+                "pids",
+                "network",
+                "load",
+                "lifecycle",
+                "disk",
+                "machine",
+                "policy",
+                "exporter"
+            ],
+            "in registry order; process is off by default"
+        );
         assert!(try_parse_from(["stevedore", "--collector.nonesuch"]).is_err());
     }
 
@@ -297,6 +368,27 @@ mod tests {
         assert_eq!(cli.label_allowlist, vec!["a.b", "c"]);
         let none = try_parse_from(["stevedore", "--docker.label-allowlist="]).unwrap();
         assert!(none.label_allowlist.is_empty());
+        let defaults = try_parse_from(["stevedore"]).unwrap();
+        assert_eq!(defaults.label_allowlist, ["*"], "all labels, as cAdvisor");
+        assert!(
+            defaults.env_allowlist.is_empty(),
+            "no environment by default"
+        );
+        assert!(defaults.root_cgroup);
+        assert_eq!(defaults.disk_refresh_interval, Duration::from_secs(60));
+        let off = try_parse_from([
+            "stevedore",
+            "--cgroup.root=false",
+            "--disk.refresh-interval=90s",
+        ])
+        .unwrap();
+        assert!(!off.root_cgroup);
+        assert_eq!(off.disk_refresh_interval, Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "5", "m", "1d", "-1s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             listen_address(":9417").unwrap(),
             "0.0.0.0:9417".parse().unwrap()
@@ -317,12 +409,14 @@ mod tests {
                 try_parse_from(["stevedore", &format!("--web.telemetry-path={path}")]).unwrap();
             assert!(cli.validate().is_err(), "{path}");
         }
-        let clash = try_parse_from(["stevedore", "--docker.label-allowlist=a.b,a-b"]).unwrap();
+        let bad_glob = try_parse_from(["stevedore", "--docker.env-allowlist=APP_[x"]).unwrap();
         assert!(
-            clash
+            bad_glob
                 .validate()
                 .unwrap_err()
-                .contains("container_label_a_b")
+                .contains("--docker.env-allowlist")
         );
+        let too_often = try_parse_from(["stevedore", "--disk.refresh-interval=10ms"]).unwrap();
+        assert!(too_often.validate().is_err());
     }
 }

@@ -1,7 +1,6 @@
-//! One scrape: every target (Docker containers from the inventory, plus raw cgroups
-//! matching `--cgroup.raw`) through every enabled collector, plus the exporter's own
-//! metrics. Files are read at scrape time, off the async runtime, and concurrent scrapes
-//! share the collection in flight.
+//! One scrape: every target (Docker containers, raw cgroups, the root) through every
+//! enabled per-target collector, then every per-scrape collector. Files are read at scrape
+//! time, off the async runtime, and concurrent scrapes share the collection in flight.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,61 +11,25 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
 use crate::cgroup::{Cgroup, Hierarchy};
-use crate::collector::{Collector, Context};
+use crate::collector::exporter::{COLLECTOR_DURATION, COLLECTOR_SUCCESS, TARGETS};
+use crate::collector::{Collector, Read, ScrapeContext, TargetContext};
 use crate::devices::DeviceNames;
+use crate::disk::DiskUsage;
 use crate::docker::Inventory;
-use crate::engine_metrics;
-use crate::metrics::{Desc, Exposition, TargetLabels, TargetSamples, gauge};
-use crate::policy::{self, PolicyState};
-use crate::process;
+use crate::host::meminfo;
+use crate::metrics::{Exposition, TargetSamples};
+use crate::policy::PolicyState;
+use crate::target::{self, Resolver};
 
-static COLLECTOR_DURATION: Desc = gauge(
-    "stevedore_scrape_collector_duration_seconds",
-    "Time a collector spent on this scrape, over all targets.",
-);
-static COLLECTOR_SUCCESS: Desc = gauge(
-    "stevedore_scrape_collector_success",
-    "Whether a collector read every target without error (1) or not (0).",
-);
-static BUILD_INFO: Desc = gauge(
-    "stevedore_build_info",
-    "A metric with a constant '1' value labeled by version.",
-);
-static LAST_SEEN: Desc = gauge(
-    "container_last_seen",
-    "Last time the container was seen by the exporter, in seconds since the epoch.",
-);
-static START_TIME: Desc = gauge(
-    "container_start_time_seconds",
-    "Start time of the container, in seconds since the epoch.",
-);
-static TARGETS: Desc = gauge(
-    "stevedore_scrape_targets",
-    "Cgroups read on this scrape, by source (docker or raw).",
-);
-
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScrapeConfig {
     pub hierarchy: Arc<Hierarchy>,
     pub procfs: PathBuf,
     pub collectors: Vec<&'static Collector>,
-    /// `--cgroup.raw` patterns: cgroup paths such as `/system.slice/*.service`.
-    pub raw_globs: Vec<String>,
-    /// Whether the engine-sourced `docker_*` families are collected.
-    pub engine_metrics: bool,
     /// The limit policy, when one is loaded.
     pub policy: Option<Arc<PolicyState>>,
-}
-
-/// A cgroup to read, and the labels its samples carry.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub cgroup_path: String,
-    pub labels: TargetLabels,
-    pub started_at: Option<f64>,
-    pub source: &'static str,
-    /// OOM kills of the container's earlier runs (engine `oom` events before this start).
-    pub earlier_oom_kills: u64,
+    /// The background walker of writable layers, when the disk collector is on.
+    pub disk: Option<Arc<DiskUsage>>,
 }
 
 /// What a collection gives: the metrics, or why there are none (a bug: a panic).
@@ -77,16 +40,18 @@ type InFlight = Shared<BoxFuture<'static, Collection>>;
 pub struct Scraper {
     config: ScrapeConfig,
     inventory: Arc<Inventory>,
+    targets: Arc<Resolver>,
     /// The collection under way, which concurrent scrapes wait for instead of starting
     /// their own. A std mutex: it is held only to clone or replace the future.
     in_flight: Mutex<Option<InFlight>>,
 }
 
 impl Scraper {
-    pub fn new(config: ScrapeConfig, inventory: Arc<Inventory>) -> Scraper {
+    pub fn new(config: ScrapeConfig, inventory: Arc<Inventory>, targets: Arc<Resolver>) -> Scraper {
         Scraper {
             config,
             inventory,
+            targets,
             in_flight: Mutex::new(None),
         }
     }
@@ -128,204 +93,133 @@ impl Scraper {
     /// Reads everything once. Blocking: call from a blocking thread.
     pub fn collect(&self) -> Exposition {
         let snapshot = self.inventory.snapshot();
-        let targets = self.targets(&snapshot);
-        let devices = DeviceNames::read(&self.config.procfs);
-        let now = SystemTime::now()
+        let targets = self.targets.targets(&snapshot);
+        let procfs = self.config.procfs.as_path();
+        let devices = DeviceNames::read(procfs);
+        let meminfo = meminfo::read(procfs).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the host's memory");
+            None
+        });
+        let now_seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs_f64())
             .unwrap_or(0.0);
+        let context = ScrapeContext {
+            hierarchy: &self.config.hierarchy,
+            procfs,
+            snapshot: &snapshot,
+            targets: &targets,
+            devices: &devices,
+            meminfo: meminfo.as_ref(),
+            policy: self.config.policy.as_deref(),
+            disk: self.config.disk.as_deref(),
+            now_seconds,
+        };
 
         let mut exposition = Exposition::default();
-        let mut durations = vec![0.0f64; self.config.collectors.len()];
-        let mut failed = vec![false; self.config.collectors.len()];
-        let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
+        // Sample target `i` is `targets[i]`: per-scrape collectors refer to targets so.
         for target in &targets {
-            let cgroup = Cgroup::new(&self.config.hierarchy, &target.cgroup_path);
-            let context = Context {
-                devices: &devices,
-                earlier_oom_kills: target.earlier_oom_kills,
+            exposition.add_target(Arc::clone(&target.labels));
+        }
+        let collectors = &self.config.collectors;
+        let mut durations = vec![0.0f64; collectors.len()];
+        let mut failed = vec![false; collectors.len()];
+        let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
+        for (index, target) in targets.iter().enumerate() {
+            let Some(path) = &target.cgroup else {
+                continue;
+            };
+            let target_context = TargetContext {
+                target,
+                cgroup: Cgroup::new(&self.config.hierarchy, path),
+                scrape: &context,
             };
             let mut samples = TargetSamples::default();
             let mut errors = Vec::new();
-            for (index, collector) in self.config.collectors.iter().enumerate() {
+            for (position, collector) in collectors.iter().enumerate() {
+                let Read::PerTarget(read) = collector.read else {
+                    continue;
+                };
                 let started = Instant::now();
-                if let Err(error) = (collector.collect)(&cgroup, &context, &mut samples) {
-                    errors.push((index, error));
+                if let Err(error) = read(&target_context, &mut samples) {
+                    errors.push((position, error));
                 }
-                durations[index] += started.elapsed().as_secs_f64();
+                durations[position] += started.elapsed().as_secs_f64();
             }
             // A container removed while we read it leaves partial data, and maybe errors
             // from files that went away: drop it whole.
-            if !cgroup.exists() {
-                tracing::debug!(cgroup = %target.cgroup_path, "cgroup vanished during the scrape; skipped");
+            if !target_context.cgroup.exists() {
+                tracing::debug!(cgroup = %path, "cgroup vanished during the scrape; skipped");
                 continue;
             }
-            for (index, error) in errors {
-                failed[index] = true;
-                let collector = self.config.collectors[index].name;
-                tracing::error!(collector, cgroup = %target.cgroup_path, %error, "collector failed");
+            for (position, error) in errors {
+                failed[position] = true;
+                let collector = collectors[position].name;
+                tracing::error!(collector, cgroup = %path, %error, "collector failed");
             }
-            let index = exposition.add_target(Arc::clone(&target.labels));
             samples.commit(&mut exposition, index);
-            exposition.push(&LAST_SEEN, Some(index), Vec::new(), now);
-            if let Some(started_at) = target.started_at {
-                exposition.push(&START_TIME, Some(index), Vec::new(), started_at);
+            *sources.entry(target.source()).or_default() += 1;
+        }
+        for (position, collector) in collectors.iter().enumerate() {
+            let Read::PerScrape(read) = collector.read else {
+                continue;
+            };
+            let started = Instant::now();
+            if let Err(error) = read(&context, &mut exposition) {
+                failed[position] = true;
+                tracing::error!(collector = collector.name, %error, "collector failed");
             }
-            *sources.entry(target.source).or_default() += 1;
+            durations[position] += started.elapsed().as_secs_f64();
         }
-        for (index, collector) in self.config.collectors.iter().enumerate() {
+        for (position, collector) in collectors.iter().enumerate() {
             let label = || vec![("collector", collector.name.to_owned())];
-            exposition.push(&COLLECTOR_DURATION, None, label(), durations[index]);
-            exposition.push(&COLLECTOR_SUCCESS, None, label(), !failed[index]);
+            exposition.push(&COLLECTOR_DURATION, None, label(), durations[position]);
+            exposition.push(&COLLECTOR_SUCCESS, None, label(), !failed[position]);
         }
-        for source in ["docker", "raw"] {
+        for source in target::SOURCES {
             let count = sources.get(source).copied().unwrap_or(0);
             exposition.push(&TARGETS, None, vec![("source", source.to_owned())], count);
         }
-        exposition.push(
-            &BUILD_INFO,
-            None,
-            vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
-            1u64,
-        );
-        engine_metrics::collect_up(&snapshot, &mut exposition);
-        if self.config.engine_metrics {
-            engine_metrics::collect(&snapshot, &mut exposition);
-        }
-        if let Some(policy) = &self.config.policy {
-            policy::metrics::collect(policy, &snapshot, &self.config.hierarchy, &mut exposition);
-        }
-        process::collect(&mut exposition);
         exposition
     }
-
-    /// Running containers with a cgroup, then raw cgroups not already among them, in a
-    /// stable order.
-    fn targets(&self, snapshot: &crate::docker::Snapshot) -> Vec<Target> {
-        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
-        for tracked in &snapshot.containers {
-            if let Some(path) = &tracked.cgroup_path {
-                targets.insert(
-                    path.clone(),
-                    Target {
-                        cgroup_path: path.clone(),
-                        labels: Arc::clone(&tracked.labels),
-                        started_at: tracked.container.started_at_seconds,
-                        source: "docker",
-                        earlier_oom_kills: tracked.earlier_oom_kills,
-                    },
-                );
-            }
-        }
-        for path in raw_cgroups(&self.config.hierarchy, &self.config.raw_globs) {
-            targets.entry(path.clone()).or_insert_with(|| Target {
-                labels: Arc::new(vec![("id".to_owned(), path.clone())]),
-                cgroup_path: path,
-                started_at: None,
-                source: "raw",
-                earlier_oom_kills: 0,
-            });
-        }
-        targets.into_values().collect()
-    }
-}
-
-/// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree.
-pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
-    let mut paths = std::collections::BTreeSet::new();
-    for pattern in patterns {
-        let relative = pattern.trim_start_matches('/');
-        for tree in hierarchy.trees() {
-            let base = glob::Pattern::escape(&tree.dir.to_string_lossy());
-            let full = if relative.is_empty() {
-                base
-            } else {
-                format!("{}/{relative}", base.trim_end_matches('/'))
-            };
-            let Ok(matches) = glob::glob(&full) else {
-                continue;
-            };
-            for dir in matches.filter_map(Result::ok).filter(|dir| dir.is_dir()) {
-                if let Some(path) = tree.path_of(&dir) {
-                    paths.insert(path);
-                }
-            }
-        }
-    }
-    paths.into_iter().collect()
-}
-
-/// Checks a `--cgroup.raw` pattern before the exporter starts.
-pub fn validate_raw_glob(pattern: &str) -> Result<(), String> {
-    if !pattern.starts_with('/') {
-        return Err(format!(
-            "--cgroup.raw={pattern:?}: a cgroup path pattern starts with '/', e.g. /system.slice/*.service"
-        ));
-    }
-    glob::Pattern::new(pattern)
-        .map(|_| ())
-        .map_err(|error| format!("--cgroup.raw={pattern:?}: {error}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::{Desc, gauge};
     use std::fs;
-
-    #[test]
-    fn raw_globs_find_cgroups_in_every_tree() {
-        let root = tempfile::tempdir().unwrap();
-        for dir in [
-            "memory/system.slice/cron.service",
-            "memory/system.slice/ssh.service",
-            "pids/system.slice/cron.service",
-            "pids/system.slice/only-pids.service",
-            "pids/system.slice/user.slice",
-        ] {
-            fs::create_dir_all(root.path().join(dir)).unwrap();
-        }
-        let hierarchy = Hierarchy::discover(root.path(), None);
-        let found = raw_cgroups(&hierarchy, &["/system.slice/*.service".to_owned()]);
-        assert_eq!(
-            found,
-            vec![
-                "/system.slice/cron.service",
-                "/system.slice/only-pids.service",
-                "/system.slice/ssh.service"
-            ]
-        );
-        assert!(validate_raw_glob("/docker/*").is_ok());
-        assert!(validate_raw_glob("docker/*").is_err());
-        assert!(validate_raw_glob("/[").is_err());
-    }
 
     /// A scraper over the raw cgroups `/docker/*` of a test tree.
     fn raw_scraper(root: &std::path::Path, collectors: Vec<&'static Collector>) -> Scraper {
+        let hierarchy = Arc::new(Hierarchy::discover(root, None));
         Scraper::new(
             ScrapeConfig {
-                hierarchy: Arc::new(Hierarchy::discover(root, None)),
+                hierarchy: Arc::clone(&hierarchy),
                 procfs: root.join("proc"),
                 collectors,
-                raw_globs: vec!["/docker/*".to_owned()],
-                engine_metrics: false,
                 policy: None,
+                disk: None,
             },
             Arc::new(Inventory::default()),
+            Arc::new(Resolver::new(target::TargetConfig {
+                hierarchy,
+                procfs: root.join("proc"),
+                label_allowlist: Vec::new(),
+                raw_globs: vec!["/docker/*".to_owned()],
+                root: false,
+            })),
         )
     }
 
     /// Stands in for a container removed while the scrape reads it: its cgroup directory
     /// goes away between the collector's reads.
     fn vanish_during_collection(
-        cgroup: &Cgroup,
-        _: &Context,
+        context: &TargetContext,
         out: &mut TargetSamples,
-    ) -> Result<(), crate::cgroup::CgroupError> {
-        static USAGE: Desc = gauge(
-            "test_usage_bytes",
-            "A reading taken before the cgroup went.",
-        );
-        out.add(&USAGE, 1u64);
+    ) -> Result<(), crate::cgroup::FileError> {
+        let cgroup = &context.cgroup;
+        out.add(&TEST_USAGE, 1u64);
         if cgroup.path.ends_with("/vanishing") {
             for tree in cgroup.hierarchy.trees() {
                 let _ = fs::remove_dir_all(tree.dir_of(cgroup.path).unwrap());
@@ -334,11 +228,17 @@ mod tests {
         Ok(())
     }
 
+    static TEST_USAGE: Desc = gauge(
+        "test_usage_bytes",
+        "A reading taken before the cgroup went.",
+    );
+
     static VANISHING: Collector = Collector {
         name: "vanishing",
         help: "removes one cgroup while reading it",
         enabled_by_default: true,
-        collect: vanish_during_collection,
+        families: &[&TEST_USAGE],
+        read: Read::PerTarget(vanish_during_collection),
     };
 
     #[test]

@@ -40,11 +40,17 @@ fn every_spec_value_equals_what_was_set() {
         &format!("{disk}:300"),
         "--label",
         "com.docker.compose.project=shop",
+        "--label",
+        "org.label-schema.group=monitoring",
+        "--env",
+        "APP_TIER=web",
+        "--env",
+        "APP_SECRET=hunter2",
         common::IMAGE,
         "sleep",
         "600",
     ]);
-    let exporter = Exporter::start(&[]);
+    let exporter = Exporter::start(&["--docker.env-allowlist=APP_T*"]);
     let cgroup = cgroup_id(&id);
     let series = [("id", cgroup.as_str())];
     let scrape = wait_for("the container's series", Duration::from_secs(10), || {
@@ -87,10 +93,27 @@ fn every_spec_value_equals_what_was_set() {
         sample.labels["container_label_com_docker_compose_project"],
         "shop"
     );
-    assert!(
-        !sample.labels.contains_key("container_label_stevedore_test"),
-        "labels outside the allowlist are not copied"
+    assert_eq!(
+        sample.labels["container_label_org_label_schema_group"], "monitoring",
+        "every Docker label is copied by default, as cAdvisor does"
     );
+    assert_eq!(sample.labels["container_env_app_tier"], "web");
+    assert!(
+        !sample.labels.contains_key("container_env_app_secret"),
+        "variables outside the allowlist are never copied"
+    );
+    // An allowlist restricts the labels.
+    let restricted = Exporter::start(&["--docker.label-allowlist=com.docker.compose.*"]);
+    let restricted_scrape = wait_for("the container's series", Duration::from_secs(10), || {
+        let scrape = restricted.scrape();
+        scrape
+            .value("container_spec_memory_limit_bytes", &series)
+            .map(|_| scrape)
+    });
+    let labels = &restricted_scrape.find("container_spec_memory_limit_bytes", &series)[0].labels;
+    assert_eq!(labels["container_label_com_docker_compose_project"], "shop");
+    assert!(!labels.contains_key("container_label_org_label_schema_group"));
+    assert!(!labels.contains_key("container_env_app_tier"));
     assert_eq!(scrape.expect("docker_up", &[]), 1.0);
     common::assert_collectors_succeeded(&scrape);
 }

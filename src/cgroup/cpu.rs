@@ -2,7 +2,7 @@
 //! `cpuset.*`). Times are converted to seconds here, once.
 
 use super::parse::{self, FlatKeyed, Limit};
-use super::{Cgroup, CgroupError, Controller};
+use super::{Cgroup, Controller, FileError};
 
 use super::parse::{micros_to_seconds, nanos_to_seconds};
 /// `cpuacct.stat` counts in USER_HZ, which is 100 on every Linux ABI.
@@ -16,6 +16,9 @@ pub struct CpuUsage {
     pub periods: Option<u64>,
     pub throttled_periods: Option<u64>,
     pub throttled_seconds: Option<f64>,
+    /// Periods in which the cgroup ran beyond its quota on burst credit (Linux 5.14+).
+    pub bursts: Option<u64>,
+    pub burst_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -29,7 +32,7 @@ pub struct CpuLimits {
     pub cpuset_cpus: Option<u64>,
 }
 
-pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
+pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
     if cgroup.is_unified() {
         let usage = cgroup.read(Controller::Cpu, "cpu.stat", |text| {
             Ok(usage_from_v2_stat(&FlatKeyed::parse(text)?))
@@ -62,6 +65,8 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, CgroupError> {
         usage.periods = stat.get("nr_periods");
         usage.throttled_periods = stat.get("nr_throttled");
         usage.throttled_seconds = stat.get("throttled_time").map(nanos_to_seconds);
+        usage.bursts = stat.get("nr_bursts");
+        usage.burst_seconds = stat.get("burst_time").map(nanos_to_seconds);
         Ok(())
     })?;
     Ok(usage)
@@ -77,10 +82,12 @@ fn usage_from_v2_stat(stat: &FlatKeyed) -> CpuUsage {
         periods: stat.get("nr_periods"),
         throttled_periods: stat.get("nr_throttled"),
         throttled_seconds: seconds("throttled_usec"),
+        bursts: stat.get("nr_bursts"),
+        burst_seconds: seconds("burst_usec"),
     }
 }
 
-pub fn read_limits(cgroup: &Cgroup) -> Result<CpuLimits, CgroupError> {
+pub fn read_limits(cgroup: &Cgroup) -> Result<CpuLimits, FileError> {
     if cgroup.is_unified() {
         let max = cgroup.read(Controller::Cpu, "cpu.max", parse::cpu_max)?;
         return Ok(CpuLimits {

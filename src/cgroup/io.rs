@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::parse::{self, DeviceNumber, Limit, NestedLine, ParseError};
-use super::{Cgroup, CgroupError, Controller};
+use super::{Cgroup, Controller, FileError};
 
 /// Bytes and operations one cgroup did on one device.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -12,6 +12,9 @@ pub struct DeviceIo {
     pub write_bytes: Option<u64>,
     pub reads: Option<u64>,
     pub writes: Option<u64>,
+    /// Bytes by operation as the kernel names them: v1 `Read`, `Write`, `Sync`, `Async`,
+    /// `Discard`, `Total`; v2 `Read` and `Write` (cAdvisor's `operation` label).
+    pub bytes_by_operation: BTreeMap<String, u64>,
 }
 
 /// Throttling limits on one device; `Unlimited` where that direction is not limited.
@@ -63,6 +66,12 @@ pub struct IoLimits {
     pub devices: BTreeMap<DeviceNumber, DeviceLimits>,
 }
 
+/// runc's conversion of a v1 blkio weight (10–1000) to v2 `io.weight` (1–10000); the
+/// inverse of what the enforcer writes is never needed, as v2 reports its own scale.
+pub fn io_weight_from_blkio(weight: u64) -> u64 {
+    1 + (weight.clamp(10, 1_000) - 10) * 9_999 / 990
+}
+
 /// v1 statistics files. Each counts only some I/O: the throttle files count bios on
 /// devices that have a throttle rule in this cgroup (on recent kernels), BFQ's count I/O on
 /// devices using BFQ, CFQ's (kernels before 5.0) on devices using CFQ. Where several count
@@ -82,7 +91,7 @@ const V1_STAT_FILES: [(&str, &str); 3] = [
     ),
 ];
 
-pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, CgroupError> {
+pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, FileError> {
     if cgroup.is_unified() {
         return Ok(cgroup
             .read(Controller::Blkio, "io.stat", v2_io_stat)?
@@ -91,9 +100,17 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, C
     let mut devices: BTreeMap<DeviceNumber, DeviceIo> = BTreeMap::new();
     let mut merge = |text: &str,
                      read: fn(&mut DeviceIo) -> &mut Option<u64>,
-                     write: fn(&mut DeviceIo) -> &mut Option<u64>| {
+                     write: fn(&mut DeviceIo) -> &mut Option<u64>,
+                     by_operation: bool| {
         for (device, operation, value) in parse::v1_blkio_stat(text)? {
             let io = devices.entry(device).or_default();
+            if by_operation {
+                let bytes = io
+                    .bytes_by_operation
+                    .entry(operation.to_owned())
+                    .or_default();
+                *bytes = (*bytes).max(value);
+            }
             let field = match operation {
                 "Read" => read(io),
                 "Write" => write(io),
@@ -105,10 +122,15 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, C
     };
     for (bytes_file, ops_file) in V1_STAT_FILES {
         cgroup.read(Controller::Blkio, bytes_file, |text| {
-            merge(text, |io| &mut io.read_bytes, |io| &mut io.write_bytes)
+            merge(
+                text,
+                |io| &mut io.read_bytes,
+                |io| &mut io.write_bytes,
+                true,
+            )
         })?;
         cgroup.read(Controller::Blkio, ops_file, |text| {
-            merge(text, |io| &mut io.reads, |io| &mut io.writes)
+            merge(text, |io| &mut io.reads, |io| &mut io.writes, false)
         })?;
     }
     Ok(devices)
@@ -117,13 +139,20 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, C
 fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError> {
     let mut devices = BTreeMap::new();
     for line in parse::nested_keyed(text)? {
+        let read_bytes = line.get_u64("rbytes")?;
+        let write_bytes = line.get_u64("wbytes")?;
+        let bytes_by_operation = [("Read", read_bytes), ("Write", write_bytes)]
+            .into_iter()
+            .filter_map(|(operation, bytes)| Some((operation.to_owned(), bytes?)))
+            .collect();
         devices.insert(
             DeviceNumber::parse(line.head)?,
             DeviceIo {
-                read_bytes: line.get_u64("rbytes")?,
-                write_bytes: line.get_u64("wbytes")?,
+                read_bytes,
+                write_bytes,
                 reads: line.get_u64("rios")?,
                 writes: line.get_u64("wios")?,
+                bytes_by_operation,
             },
         );
     }
@@ -147,7 +176,7 @@ fn v2_device_limits(line: &NestedLine) -> Result<DeviceLimits, ParseError> {
     })
 }
 
-pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, CgroupError> {
+pub fn read_limits(cgroup: &Cgroup) -> Result<IoLimits, FileError> {
     let b = Controller::Blkio;
     if cgroup.is_unified() {
         return Ok(IoLimits {
@@ -249,7 +278,7 @@ pub fn write_throttle(
     device: DeviceNumber,
     throttle: Throttle,
     limit: Limit,
-) -> Result<(), CgroupError> {
+) -> Result<(), FileError> {
     let file = if cgroup.is_unified() {
         "io.max"
     } else {
@@ -257,11 +286,11 @@ pub fn write_throttle(
     };
     let path = cgroup
         .file(Controller::Blkio, file)
-        .ok_or_else(|| CgroupError::NoController {
+        .ok_or_else(|| FileError::NoController {
             what: format!("setting {file} of {}", cgroup.path),
             controller: "blkio",
         })?;
-    super::read::write_line(
+    crate::file::write_line(
         &path,
         &throttle_line(cgroup.is_unified(), device, throttle, limit),
     )

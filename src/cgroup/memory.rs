@@ -2,7 +2,7 @@
 //! `memory.*`), in bytes.
 
 use super::parse::{self, FlatKeyed, Limit};
-use super::{Cgroup, CgroupError, Controller};
+use super::{Cgroup, Controller, FileError};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct MemoryUsage {
@@ -20,6 +20,30 @@ pub struct MemoryUsage {
     pub failcnt: Option<u64>,
     /// Processes the kernel's OOM killer killed in this cgroup.
     pub oom_kills: Option<u64>,
+    /// v1 `memory.kmem.usage_in_bytes`; v2 `memory.stat` `kernel` (Linux 5.18+).
+    pub kernel_bytes: Option<u64>,
+    pub active_file_bytes: Option<u64>,
+    pub inactive_file_bytes: Option<u64>,
+    /// Page faults of this cgroup's own tasks (v1 `pgfault`, `pgmajfault`), and of its
+    /// whole subtree (v1 `total_*`); v2 counts the subtree in both.
+    pub faults: Faults,
+    pub hierarchy_faults: Faults,
+    /// v2 only, as cAdvisor has them: `memory.events` `high` and `max`, and `memory.stat`
+    /// keys.
+    pub events_high: Option<u64>,
+    pub events_max: Option<u64>,
+    pub file_dirty_bytes: Option<u64>,
+    pub file_writeback_bytes: Option<u64>,
+    pub pgscan: Option<u64>,
+    pub pgsteal: Option<u64>,
+    pub workingset_refault_anon: Option<u64>,
+    pub workingset_refault_file: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Faults {
+    pub minor_and_major: Option<u64>,
+    pub major: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -41,6 +65,19 @@ struct StatFields {
     swap: Option<u64>,
     mapped_file: Option<u64>,
     inactive_file: Option<u64>,
+    active_file: Option<u64>,
+    kernel: Option<u64>,
+    faults: Faults,
+    hierarchy_faults: Faults,
+    file_dirty: Option<u64>,
+    file_writeback: Option<u64>,
+    pgscan: Option<u64>,
+    pgsteal: Option<u64>,
+    workingset_refault_anon: Option<u64>,
+    workingset_refault_file: Option<u64>,
+    /// The root cgroup of v2 has no `memory.current`: its usage is `anon + file`, as runc
+    /// reports it.
+    anon_and_file: Option<u64>,
 }
 
 /// v1 `memory.stat`: the `total_*` keys include child cgroups; plain keys are the
@@ -53,17 +90,45 @@ fn v1_stat_fields(stat: &FlatKeyed) -> StatFields {
         swap: hierarchical("total_swap", "swap"),
         mapped_file: hierarchical("total_mapped_file", "mapped_file"),
         inactive_file: hierarchical("total_inactive_file", "inactive_file"),
+        active_file: hierarchical("total_active_file", "active_file"),
+        faults: Faults {
+            minor_and_major: stat.get("pgfault"),
+            major: stat.get("pgmajfault"),
+        },
+        hierarchy_faults: Faults {
+            minor_and_major: hierarchical("total_pgfault", "pgfault"),
+            major: hierarchical("total_pgmajfault", "pgmajfault"),
+        },
+        ..StatFields::default()
     }
 }
 
 /// v2 `memory.stat` (already hierarchical).
 fn v2_stat_fields(stat: &FlatKeyed) -> StatFields {
+    let faults = Faults {
+        minor_and_major: stat.get("pgfault"),
+        major: stat.get("pgmajfault"),
+    };
     StatFields {
         rss: stat.get("anon"),
         cache: stat.get("file"),
         swap: None,
         mapped_file: stat.get("file_mapped"),
         inactive_file: stat.get("inactive_file"),
+        active_file: stat.get("active_file"),
+        kernel: stat.get("kernel"),
+        faults,
+        hierarchy_faults: faults,
+        file_dirty: stat.get("file_dirty"),
+        file_writeback: stat.get("file_writeback"),
+        pgscan: stat.get("pgscan"),
+        pgsteal: stat.get("pgsteal"),
+        workingset_refault_anon: stat.get("workingset_refault_anon"),
+        workingset_refault_file: stat.get("workingset_refault_file"),
+        anon_and_file: stat
+            .get("anon")
+            .zip(stat.get("file"))
+            .map(|(anon, file)| anon + file),
     }
 }
 
@@ -71,7 +136,7 @@ pub fn working_set(usage: u64, inactive_file: u64) -> u64 {
     usage.saturating_sub(inactive_file)
 }
 
-pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, CgroupError> {
+pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, FileError> {
     let unified = cgroup.is_unified();
     let m = Controller::Memory;
     let stat = cgroup.read(m, "memory.stat", |text| {
@@ -88,20 +153,45 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, CgroupError> {
         cache_bytes: stat.cache,
         swap_bytes: stat.swap,
         mapped_file_bytes: stat.mapped_file,
+        kernel_bytes: stat.kernel,
+        active_file_bytes: stat.active_file,
+        inactive_file_bytes: stat.inactive_file,
+        faults: stat.faults,
+        hierarchy_faults: stat.hierarchy_faults,
+        file_dirty_bytes: stat.file_dirty,
+        file_writeback_bytes: stat.file_writeback,
+        pgscan: stat.pgscan,
+        pgsteal: stat.pgsteal,
+        workingset_refault_anon: stat.workingset_refault_anon,
+        workingset_refault_file: stat.workingset_refault_file,
         ..MemoryUsage::default()
     };
     if unified {
-        usage.usage_bytes = cgroup.read(m, "memory.current", parse::single_u64)?;
+        usage.usage_bytes =
+            cgroup
+                .read(m, "memory.current", parse::single_u64)?
+                .or(if cgroup.path == "/" {
+                    stat.anon_and_file
+                } else {
+                    None
+                });
         usage.max_usage_bytes = cgroup.read(m, "memory.peak", parse::single_u64)?;
         usage.swap_bytes = cgroup.read(m, "memory.swap.current", parse::single_u64)?;
-        if let Some((max, oom_kill)) = cgroup.read(m, "memory.events", |text| {
+        if let Some((high, max, oom_kill)) = cgroup.read(m, "memory.events", |text| {
             let events = FlatKeyed::parse(text)?;
-            Ok((events.get("max"), events.get("oom_kill")))
+            Ok((
+                events.get("high"),
+                events.get("max"),
+                events.get("oom_kill"),
+            ))
         })? {
             usage.failcnt = max;
+            usage.events_high = high;
+            usage.events_max = max;
             usage.oom_kills = oom_kill;
         }
     } else {
+        usage.kernel_bytes = cgroup.read(m, "memory.kmem.usage_in_bytes", parse::single_u64)?;
         usage.usage_bytes = cgroup.read(m, "memory.usage_in_bytes", parse::single_u64)?;
         usage.max_usage_bytes = cgroup.read(m, "memory.max_usage_in_bytes", parse::single_u64)?;
         usage.failcnt = cgroup.read(m, "memory.failcnt", parse::single_u64)?;
@@ -119,7 +209,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, CgroupError> {
     Ok(usage)
 }
 
-pub fn read_limits(cgroup: &Cgroup) -> Result<MemoryLimits, CgroupError> {
+pub fn read_limits(cgroup: &Cgroup) -> Result<MemoryLimits, FileError> {
     let m = Controller::Memory;
     if cgroup.is_unified() {
         let limit = cgroup.read(m, "memory.max", parse::limit)?;

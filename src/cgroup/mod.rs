@@ -4,19 +4,19 @@
 pub mod cpu;
 pub mod hierarchy;
 pub mod io;
+pub mod members;
 pub mod memory;
 pub mod mountinfo;
 pub mod parse;
 pub mod path;
 pub mod pids;
 pub mod pressure;
-pub mod read;
 
 use std::path::PathBuf;
 
+pub use crate::file::FileError;
 pub use hierarchy::{Controller, Hierarchy, Mode};
 pub use parse::{DeviceNumber, Limit, ParseError};
-pub use read::CgroupError;
 
 /// One cgroup (a container's, or any other) in a hierarchy. Readers take this and answer
 /// with typed values; each value is `None` when this kernel or layout has no file for it.
@@ -47,9 +47,9 @@ impl<'a> Cgroup<'a> {
         controller: Controller,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
-    ) -> Result<Option<T>, CgroupError> {
+    ) -> Result<Option<T>, FileError> {
         match self.file(controller, name) {
-            Some(path) => read::read_parsed(&path, parse),
+            Some(path) => crate::file::read_parsed(&path, parse),
             None => Ok(None),
         }
     }
@@ -59,9 +59,9 @@ impl<'a> Cgroup<'a> {
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
-    ) -> Result<Option<T>, CgroupError> {
+    ) -> Result<Option<T>, FileError> {
         match self.hierarchy.unified_dir(self.path) {
-            Some(dir) => read::read_parsed(&dir.join(name), parse),
+            Some(dir) => crate::file::read_parsed(&dir.join(name), parse),
             None => Ok(None),
         }
     }
@@ -72,7 +72,7 @@ impl<'a> Cgroup<'a> {
         controller: Controller,
         names: &[&str],
         parse: impl Fn(&str) -> Result<T, ParseError>,
-    ) -> Result<Option<T>, CgroupError> {
+    ) -> Result<Option<T>, FileError> {
         for name in names {
             if let Some(value) = self.read(controller, name, &parse)? {
                 return Ok(Some(value));

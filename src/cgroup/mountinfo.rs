@@ -1,4 +1,5 @@
-//! Parser for `/proc/<pid>/mountinfo`, to find where the cgroup hierarchies are mounted.
+//! Parser for `/proc/<pid>/mountinfo`, to find where the cgroup hierarchies are mounted and
+//! which filesystem holds a directory (`disk` labels usage with the mount's source).
 //!
 //! Format (kernel `Documentation/filesystems/proc.rst`, "3.5 /proc/<pid>/mountinfo"):
 //! `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
@@ -7,7 +8,7 @@
 
 use super::parse::ParseError;
 
-/// One cgroup-related line of mountinfo.
+/// One line of mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// The directory inside the filesystem that is mounted (`/` for a whole hierarchy,
@@ -15,6 +16,9 @@ pub struct Mount {
     pub root: String,
     pub mount_point: String,
     pub fs_type: String,
+    /// What was mounted, as the filesystem names it: a device (`/dev/vda1`) for disk
+    /// filesystems, a free-form word (`tmpfs`, `overlay`, `none`) for the others.
+    pub source: String,
     pub super_options: Vec<String>,
 }
 
@@ -32,6 +36,7 @@ pub fn parse(text: &str) -> Result<Vec<Mount>, ParseError> {
             root: unescape(fields[3]),
             mount_point: unescape(fields[4]),
             fs_type: fields[separator + 1].to_owned(),
+            source: unescape(fields[separator + 2]),
             super_options: fields
                 .get(separator + 3)
                 .map(|options| options.split(',').map(str::to_owned).collect())
@@ -91,6 +96,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_source_after_the_fs_type() {
+        let text = "\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+45 27 254:0 /var/lib/docker /var/lib/docker rw shared:1 master:2 - ext4 /dev/vda1 rw
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24683568k
+60 27 0:50 / /mnt/my\\040share rw - cifs //server/my\\040share rw
+";
+        let mounts = parse(text).unwrap();
+        let sources: Vec<&str> = mounts.iter().map(|mount| mount.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            vec!["/dev/vda", "/dev/vda1", "tmpfs", "//server/my share"]
+        );
+        assert_eq!(mounts[1].fs_type, "ext4");
+        assert_eq!(mounts[1].super_options, vec!["rw"]);
+    }
+
+    #[test]
     fn a_short_line_is_an_error() {
         assert!(parse("31 23 0:28 / /sys/fs/cgroup\n").is_err());
     }
@@ -99,7 +122,57 @@ mod tests {
         "[a-z0-9/:,\\\\-]{0,8}"
     }
 
+    /// A path as the kernel writes it in mountinfo: space, tab, newline and backslash as
+    /// octal escapes.
+    fn escape(path: &str) -> String {
+        let mut out = String::new();
+        for character in path.chars() {
+            match character {
+                ' ' | '\t' | '\n' | '\\' => out.push_str(&format!("\\{:03o}", character as u32)),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        "/[a-z0-9 \t\n\\\\_.-]{0,12}"
+    }
+
     proptest! {
+        /// Every field written by the kernel's format comes back as it was, whatever the
+        /// number of optional fields.
+        #[test]
+        fn a_written_line_reads_back(
+            root in path(),
+            mount_point in path(),
+            fs_type in "[a-z0-9]{1,8}",
+            source in prop_oneof![path(), "[a-z]{1,8}"],
+            optional in proptest::collection::vec("[a-z]{1,6}:[0-9]{1,3}", 0..3),
+            options in proptest::collection::vec("[a-z0-9=]{1,6}", 1..4),
+        ) {
+            let mut fields = vec![
+                "36".to_owned(),
+                "35".to_owned(),
+                "98:0".to_owned(),
+                escape(&root),
+                escape(&mount_point),
+                "rw,relatime".to_owned(),
+            ];
+            fields.extend(optional);
+            fields.extend([
+                "-".to_owned(),
+                fs_type.clone(),
+                escape(&source),
+                options.join(","),
+            ]);
+            let mounts = parse(&fields.join(" ")).unwrap();
+            prop_assert_eq!(
+                mounts,
+                vec![Mount { root, mount_point, fs_type, source, super_options: options }]
+            );
+        }
+
         #[test]
         fn never_panics_and_gives_a_mount_per_line(text in "\\PC*") {
             if let Ok(mounts) = parse(&text) {

@@ -6,17 +6,7 @@
 
 use std::fmt;
 
-/// Why a file's text could not be understood. The caller adds the path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use crate::file::ParseError;
 
 fn bad(what: impl Into<String>) -> ParseError {
     ParseError(what.into())

@@ -2,7 +2,7 @@
 //! files in v1 and v2).
 
 use super::parse::{self, Limit};
-use super::{Cgroup, CgroupError, Controller};
+use super::{Cgroup, Controller, FileError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pids {
@@ -10,7 +10,7 @@ pub struct Pids {
     pub limit: Option<Limit>,
 }
 
-pub fn read(cgroup: &Cgroup) -> Result<Pids, CgroupError> {
+pub fn read(cgroup: &Cgroup) -> Result<Pids, FileError> {
     Ok(Pids {
         current: cgroup.read(Controller::Pids, "pids.current", parse::single_u64)?,
         limit: cgroup.read(Controller::Pids, "pids.max", parse::limit)?,

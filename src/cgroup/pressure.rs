@@ -2,7 +2,7 @@
 //! `io.pressure`): cgroup2 files, present on v2 and in hybrid's `unified` tree.
 
 use super::parse::{self, micros_to_seconds};
-use super::{Cgroup, CgroupError};
+use super::{Cgroup, FileError};
 
 /// Total stall time of one resource, in seconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -20,7 +20,7 @@ pub struct Pressure {
     pub io: Option<Stall>,
 }
 
-pub fn read(cgroup: &Cgroup) -> Result<Pressure, CgroupError> {
+pub fn read(cgroup: &Cgroup) -> Result<Pressure, FileError> {
     let stall = |name: &str| {
         cgroup.read_unified(name, |text| {
             let (some, full) = parse::pressure_totals(text)?;

@@ -1,15 +1,27 @@
 //! `container_fs_{reads,writes}*` per device and the block I/O limits
 //! `container_spec_blkio_*`.
 
-use super::{Collector, Context};
-use crate::cgroup::{Cgroup, CgroupError, Limit, io};
+use super::{Collector, Read, TargetContext};
+use crate::cgroup::{FileError, Limit, io};
 use crate::metrics::{Desc, TargetSamples, counter, gauge};
 
 pub static COLLECTOR: Collector = Collector {
     name: "blkio",
     help: "Block I/O per device and block I/O limits (blkio, io)",
     enabled_by_default: true,
-    collect,
+    families: &[
+        &READ_BYTES,
+        &WRITE_BYTES,
+        &READS,
+        &WRITES,
+        &DEVICE_USAGE,
+        &WEIGHT,
+        &READ_BPS,
+        &WRITE_BPS,
+        &READ_IOPS,
+        &WRITE_IOPS,
+    ],
+    read: Read::PerTarget(collect),
 };
 
 static READ_BYTES: Desc = counter(
@@ -27,6 +39,10 @@ static READS: Desc = counter(
 static WRITES: Desc = counter(
     "container_fs_writes_total",
     "Cumulative write operations completed on the device.",
+);
+static DEVICE_USAGE: Desc = counter(
+    "container_blkio_device_usage_total",
+    "Bytes transferred to and from the device, by operation as the kernel names it.",
 );
 static WEIGHT: Desc = gauge(
     "container_spec_blkio_weight",
@@ -49,19 +65,30 @@ static WRITE_IOPS: Desc = gauge(
     "Write limit on the device in operations per second (0: unlimited).",
 );
 
-fn collect(cgroup: &Cgroup, context: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
+fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileError> {
+    let cgroup = &context.cgroup;
+    let devices = context.scrape.devices;
     for (device, io) in io::read_usage(cgroup)? {
-        let name = context.devices.name(device);
+        let name = devices.name(device);
         let label = || vec![("device", name.clone())];
         out.add_labelled(&READ_BYTES, label(), io.read_bytes);
         out.add_labelled(&WRITE_BYTES, label(), io.write_bytes);
         out.add_labelled(&READS, label(), io.reads);
         out.add_labelled(&WRITES, label(), io.writes);
+        for (operation, bytes) in io.bytes_by_operation {
+            let labels = vec![
+                ("device", name.clone()),
+                ("major", device.major.to_string()),
+                ("minor", device.minor.to_string()),
+                ("operation", operation),
+            ];
+            out.add_labelled(&DEVICE_USAGE, labels, Some(bytes));
+        }
     }
     let limits = io::read_limits(cgroup)?;
     out.add_some(&WEIGHT, limits.weight);
     for (device, device_limits) in limits.devices {
-        let name = context.devices.name(device);
+        let name = devices.name(device);
         let label = || vec![("device", name.clone())];
         let value = |limit: Limit| Some(limit.or_zero());
         out.add_labelled(&READ_BPS, label(), value(device_limits.read_bps));

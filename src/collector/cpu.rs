@@ -1,14 +1,28 @@
 //! `container_cpu_*` and the CPU limits `container_spec_cpu_*`.
 
-use super::{Collector, Context};
-use crate::cgroup::{Cgroup, CgroupError, cpu};
+use super::{Collector, Read, TargetContext};
+use crate::cgroup::{FileError, Limit, cpu};
 use crate::metrics::{Desc, TargetSamples, counter, gauge};
 
 pub static COLLECTOR: Collector = Collector {
     name: "cpu",
     help: "CPU time, CFS throttling and CPU limits (cpu, cpuacct, cpuset)",
     enabled_by_default: true,
-    collect,
+    families: &[
+        &USAGE,
+        &USER,
+        &SYSTEM,
+        &PERIODS,
+        &THROTTLED_PERIODS,
+        &THROTTLED_SECONDS,
+        &BURST_PERIODS,
+        &BURST_SECONDS,
+        &QUOTA,
+        &PERIOD,
+        &SHARES,
+        &CPUSET_CPUS,
+    ],
+    read: Read::PerTarget(collect),
 };
 
 static USAGE: Desc = counter(
@@ -35,11 +49,22 @@ static THROTTLED_SECONDS: Desc = counter(
     "container_cpu_cfs_throttled_seconds_total",
     "Total time the cgroup was throttled, in seconds.",
 );
+static BURST_PERIODS: Desc = counter(
+    "container_cpu_cfs_burst_periods_total",
+    "Number of periods in which the cgroup used burst credit beyond its quota.",
+);
+static BURST_SECONDS: Desc = counter(
+    "container_cpu_cfs_burst_seconds_total",
+    "Total time the cgroup ran on burst credit beyond its quota, in seconds.",
+);
 static QUOTA: Desc = gauge(
     "container_spec_cpu_quota",
-    "CFS quota per period in microseconds (0: unlimited).",
+    "CFS quota per period in microseconds (absent when there is no quota).",
 );
-static PERIOD: Desc = gauge("container_spec_cpu_period", "CFS period in microseconds.");
+static PERIOD: Desc = gauge(
+    "container_spec_cpu_period",
+    "CFS period in microseconds (absent when there is no quota).",
+);
 static SHARES: Desc = gauge(
     "container_spec_cpu_shares",
     "CPU shares (on cgroup v2 converted from cpu.weight as cAdvisor does).",
@@ -49,20 +74,26 @@ static CPUSET_CPUS: Desc = gauge(
     "Number of CPUs the cgroup's cpuset allows.",
 );
 
-fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
+fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileError> {
+    let cgroup = &context.cgroup;
     let usage = cpu::read_usage(cgroup)?;
+    let limits = cpu::read_limits(cgroup)?;
     if let Some(total) = usage.total_seconds {
         out.add_labelled(&USAGE, vec![("cpu", "total".to_owned())], Some(total));
     }
     out.add_some(&USER, usage.user_seconds);
     out.add_some(&SYSTEM, usage.system_seconds);
-    out.add_some(&PERIODS, usage.periods);
-    out.add_some(&THROTTLED_PERIODS, usage.throttled_periods);
-    out.add_some(&THROTTLED_SECONDS, usage.throttled_seconds);
-
-    let limits = cpu::read_limits(cgroup)?;
-    out.add_some(&QUOTA, limits.quota_us.map(|quota| quota.or_zero()));
-    out.add_some(&PERIOD, limits.period_us);
+    // As cAdvisor: the CFS series exist only where a quota is set, so that `usage / quota`
+    // is no data rather than +Inf for a container without one.
+    if let Some(Limit::Value(quota)) = limits.quota_us {
+        out.add_some(&PERIODS, usage.periods);
+        out.add_some(&THROTTLED_PERIODS, usage.throttled_periods);
+        out.add_some(&THROTTLED_SECONDS, usage.throttled_seconds);
+        out.add_some(&BURST_PERIODS, usage.bursts);
+        out.add_some(&BURST_SECONDS, usage.burst_seconds);
+        out.add(&QUOTA, quota);
+        out.add_some(&PERIOD, limits.period_us);
+    }
     out.add_some(&SHARES, limits.shares);
     out.add_some(&CPUSET_CPUS, limits.cpuset_cpus);
     Ok(())

@@ -1,15 +1,42 @@
 //! `container_memory_*`, `container_oom_events_total` and the memory limits
 //! `container_spec_memory_*`.
 
-use super::{Collector, Context};
-use crate::cgroup::{Cgroup, CgroupError, memory};
+use super::{Collector, Read, TargetContext};
+use crate::cgroup::memory::Faults;
+use crate::cgroup::{FileError, memory};
 use crate::metrics::{Desc, TargetSamples, counter, gauge};
 
 pub static COLLECTOR: Collector = Collector {
     name: "memory",
-    help: "Memory usage, OOM kills and memory limits (memory)",
+    help: "Memory usage, page faults, OOM kills and memory limits (memory)",
     enabled_by_default: true,
-    collect,
+    families: &[
+        &USAGE,
+        &WORKING_SET,
+        &RSS,
+        &CACHE,
+        &SWAP,
+        &MAPPED_FILE,
+        &MAX_USAGE,
+        &FAILCNT,
+        &KERNEL,
+        &ACTIVE_FILE,
+        &INACTIVE_FILE,
+        &FAILURES,
+        &EVENTS_HIGH,
+        &EVENTS_MAX,
+        &FILE_DIRTY,
+        &FILE_WRITEBACK,
+        &PGSCAN,
+        &PGSTEAL,
+        &REFAULT_ANON,
+        &REFAULT_FILE,
+        &OOM_EVENTS,
+        &LIMIT,
+        &SWAP_LIMIT,
+        &RESERVATION,
+    ],
+    read: Read::PerTarget(collect),
 };
 
 static USAGE: Desc = gauge(
@@ -39,6 +66,55 @@ static FAILCNT: Desc = gauge(
     "container_memory_failcnt",
     "Number of times memory usage hit the limit.",
 );
+static KERNEL: Desc = gauge(
+    "container_memory_kernel_usage",
+    "Kernel memory used by the cgroup, in bytes.",
+);
+static ACTIVE_FILE: Desc = gauge(
+    "container_memory_total_active_file_bytes",
+    "Page cache on the active list, in bytes.",
+);
+static INACTIVE_FILE: Desc = gauge(
+    "container_memory_total_inactive_file_bytes",
+    "Page cache on the inactive list (reclaimable first), in bytes.",
+);
+static FAILURES: Desc = counter(
+    "container_memory_failures_total",
+    "Page faults (failure_type pgfault: all, pgmajfault: major), of the cgroup's own tasks \
+     (scope container) or its subtree (scope hierarchy).",
+);
+static EVENTS_HIGH: Desc = counter(
+    "container_memory_events_high_total",
+    "Times usage went over memory.high and the cgroup was throttled (cgroup v2).",
+);
+static EVENTS_MAX: Desc = counter(
+    "container_memory_events_max_total",
+    "Times usage was about to go over memory.max (cgroup v2).",
+);
+static FILE_DIRTY: Desc = gauge(
+    "container_memory_file_dirty_bytes",
+    "Page cache modified but not yet written back, in bytes (cgroup v2).",
+);
+static FILE_WRITEBACK: Desc = gauge(
+    "container_memory_file_writeback_bytes",
+    "Page cache being written back, in bytes (cgroup v2).",
+);
+static PGSCAN: Desc = counter(
+    "container_memory_pgscan_total",
+    "Pages scanned by reclaim (cgroup v2).",
+);
+static PGSTEAL: Desc = counter(
+    "container_memory_pgsteal_total",
+    "Pages reclaimed (cgroup v2).",
+);
+static REFAULT_ANON: Desc = counter(
+    "container_memory_workingset_refault_anon_total",
+    "Anonymous pages faulted back in after being reclaimed (cgroup v2).",
+);
+static REFAULT_FILE: Desc = counter(
+    "container_memory_workingset_refault_file_total",
+    "File pages faulted back in after being reclaimed (cgroup v2).",
+);
 static OOM_EVENTS: Desc = counter(
     "container_oom_events_total",
     "Processes killed by the kernel's OOM killer in the container, across its restarts.",
@@ -56,21 +132,58 @@ static RESERVATION: Desc = gauge(
     "Memory reservation (v1 soft limit, v2 memory.low) in bytes (0: none).",
 );
 
-fn collect(cgroup: &Cgroup, context: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
+fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileError> {
+    let cgroup = &context.cgroup;
     let usage = memory::read_usage(cgroup)?;
     out.add_some(&USAGE, usage.usage_bytes);
     out.add_some(&WORKING_SET, usage.working_set_bytes);
     out.add_some(&RSS, usage.rss_bytes);
     out.add_some(&CACHE, usage.cache_bytes);
-    out.add_some(&SWAP, usage.swap_bytes);
+    // The v2 root has no swap file: the host's swap in use is what its subtree swapped.
+    let host_swap = (context.target.is_root() && cgroup.is_unified())
+        .then(|| {
+            context
+                .scrape
+                .meminfo
+                .and_then(|meminfo| meminfo.swap_used_bytes())
+        })
+        .flatten();
+    out.add_some(&SWAP, usage.swap_bytes.or(host_swap));
     out.add_some(&MAPPED_FILE, usage.mapped_file_bytes);
     out.add_some(&MAX_USAGE, usage.max_usage_bytes);
     out.add_some(&FAILCNT, usage.failcnt);
+    out.add_some(&KERNEL, usage.kernel_bytes);
+    out.add_some(&ACTIVE_FILE, usage.active_file_bytes);
+    out.add_some(&INACTIVE_FILE, usage.inactive_file_bytes);
+    for (scope, faults) in [
+        ("container", usage.faults),
+        ("hierarchy", usage.hierarchy_faults),
+    ] {
+        let Faults {
+            minor_and_major,
+            major,
+        } = faults;
+        for (failure_type, count) in [("pgfault", minor_and_major), ("pgmajfault", major)] {
+            let labels = vec![
+                ("failure_type", failure_type.to_owned()),
+                ("scope", scope.to_owned()),
+            ];
+            out.add_labelled(&FAILURES, labels, count);
+        }
+    }
+    out.add_some(&EVENTS_HIGH, usage.events_high);
+    out.add_some(&EVENTS_MAX, usage.events_max);
+    out.add_some(&FILE_DIRTY, usage.file_dirty_bytes);
+    out.add_some(&FILE_WRITEBACK, usage.file_writeback_bytes);
+    out.add_some(&PGSCAN, usage.pgscan);
+    out.add_some(&PGSTEAL, usage.pgsteal);
+    out.add_some(&REFAULT_ANON, usage.workingset_refault_anon);
+    out.add_some(&REFAULT_FILE, usage.workingset_refault_file);
     out.add_some(
         &OOM_EVENTS,
         usage
             .oom_kills
-            .map(|kills| kills + context.earlier_oom_kills),
+            .map(|kills| kills + context.target.earlier_oom_kills),
     );
 
     let limits = memory::read_limits(cgroup)?;

@@ -1,14 +1,15 @@
 //! `container_pids_current` and the task limit `container_spec_pids_limit`.
 
-use super::{Collector, Context};
-use crate::cgroup::{Cgroup, CgroupError, pids};
+use super::{Collector, Read, TargetContext};
+use crate::cgroup::{FileError, pids};
 use crate::metrics::{Desc, TargetSamples, gauge};
 
 pub static COLLECTOR: Collector = Collector {
     name: "pids",
     help: "Number of tasks and the task limit (pids)",
     enabled_by_default: true,
-    collect,
+    families: &[&CURRENT, &LIMIT],
+    read: Read::PerTarget(collect),
 };
 
 static CURRENT: Desc = gauge(
@@ -20,8 +21,8 @@ static LIMIT: Desc = gauge(
     "Maximum number of tasks (0: unlimited).",
 );
 
-fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
-    let pids = pids::read(cgroup)?;
+fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileError> {
+    let pids = pids::read(&context.cgroup)?;
     out.add_some(&CURRENT, pids.current);
     out.add_some(&LIMIT, pids.limit.map(|limit| limit.or_zero()));
     Ok(())

@@ -1,14 +1,22 @@
 //! `container_pressure_{cpu,memory,io}_{waiting,stalled}_seconds_total` (PSI).
 
-use super::{Collector, Context};
-use crate::cgroup::{Cgroup, CgroupError, pressure};
+use super::{Collector, Read, TargetContext};
+use crate::cgroup::{FileError, pressure};
 use crate::metrics::{Desc, TargetSamples, counter};
 
 pub static COLLECTOR: Collector = Collector {
     name: "pressure",
     help: "Pressure stall time for CPU, memory and I/O (cgroup2 *.pressure files)",
     enabled_by_default: true,
-    collect,
+    families: &[
+        &CPU_WAITING,
+        &CPU_STALLED,
+        &MEMORY_WAITING,
+        &MEMORY_STALLED,
+        &IO_WAITING,
+        &IO_STALLED,
+    ],
+    read: Read::PerTarget(collect),
 };
 
 static CPU_WAITING: Desc = counter(
@@ -36,8 +44,8 @@ static IO_STALLED: Desc = counter(
     "Total time all non-idle tasks were stalled on I/O, in seconds.",
 );
 
-fn collect(cgroup: &Cgroup, _: &Context, out: &mut TargetSamples) -> Result<(), CgroupError> {
-    let pressure = pressure::read(cgroup)?;
+fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileError> {
+    let pressure = pressure::read(&context.cgroup)?;
     for (stall, waiting, stalled) in [
         (pressure.cpu, &CPU_WAITING, &CPU_STALLED),
         (pressure.memory, &MEMORY_WAITING, &MEMORY_STALLED),

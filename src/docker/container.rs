@@ -2,6 +2,7 @@
 //! what the exporter reports and needs to find its cgroup.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use bollard::models::ContainerInspectResponse;
 
@@ -17,6 +18,14 @@ pub struct Container {
     pub image: String,
     pub image_id: String,
     pub labels: BTreeMap<String, String>,
+    /// Environment variables named by `--docker.env-allowlist`; no other variable is kept,
+    /// so secrets in the environment never reach the exporter's memory past the inspect.
+    pub env: BTreeMap<String, String>,
+    /// `HostConfig.NetworkMode`: `bridge`, a network name, `host`, `none`, `container:<id>`.
+    pub network_mode: String,
+    /// The container's writable layer as the storage driver reports it (`GraphDriver.Data.UpperDir`
+    /// of overlay2 and fuse-overlayfs); `None` for drivers without one.
+    pub writable_layer: Option<PathBuf>,
     /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
     pub state: String,
     /// The main process, while running.
@@ -52,7 +61,12 @@ pub struct Health {
 }
 
 impl Container {
-    pub fn from_inspect(inspect: ContainerInspectResponse) -> Option<Container> {
+    /// The engine's description, keeping of the environment only the variables whose name
+    /// matches one of `env_allowlist`'s glob patterns.
+    pub fn from_inspect(
+        inspect: ContainerInspectResponse,
+        env_allowlist: &[glob::Pattern],
+    ) -> Option<Container> {
         let id = inspect.id?;
         let state = inspect.state.unwrap_or_default();
         let config = inspect.config.unwrap_or_default();
@@ -71,6 +85,14 @@ impl Container {
             image: config.image.unwrap_or_default(),
             image_id: inspect.image.unwrap_or_default(),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
+            env: allowed_env(config.env.as_deref().unwrap_or_default(), env_allowlist),
+            network_mode: host_config.network_mode.clone().unwrap_or_default(),
+            writable_layer: inspect
+                .graph_driver
+                .as_ref()
+                .and_then(|driver| driver.data.get("UpperDir"))
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
             state: status,
             pid: state
                 .pid
@@ -118,6 +140,18 @@ impl Container {
     }
 }
 
+/// `KEY=value` entries whose key matches a pattern; the rest are dropped unread.
+fn allowed_env(env: &[String], allowlist: &[glob::Pattern]) -> BTreeMap<String, String> {
+    if allowlist.is_empty() {
+        return BTreeMap::new();
+    }
+    env.iter()
+        .filter_map(|entry| entry.split_once('='))
+        .filter(|(key, _)| allowlist.iter().any(|pattern| pattern.matches(key)))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
 /// An engine timestamp (RFC 3339 with nanoseconds) in seconds since the epoch. The engine
 /// writes `0001-01-01T00:00:00Z` for "never"; that is `None`.
 pub fn timestamp_seconds(text: &str) -> Option<f64> {
@@ -149,11 +183,24 @@ mod tests {
                 "State":{"Status":"running","Running":true,"Pid":42,"ExitCode":0,"OOMKilled":false,
                          "StartedAt":"2023-11-14T22:13:21Z","FinishedAt":"0001-01-01T00:00:00Z",
                          "Health":{"Status":"unhealthy","FailingStreak":3}},
-                "Config":{"Image":"busybox:latest","Labels":{"com.docker.compose.project":"shop"}},
-                "HostConfig":{"CgroupParent":"/batch","Memory":67108864,"MemorySwap":134217728,"NanoCpus":500000000}}"#,
+                "Config":{"Image":"busybox:latest","Labels":{"com.docker.compose.project":"shop"},
+                          "Env":["PATH=/bin","APP_TIER=web","APP_SECRET_TOKEN=x","DB_PASSWORD=y"]},
+                "GraphDriver":{"Name":"overlay2","Data":{"LowerDir":"/l","UpperDir":"/var/lib/docker/overlay2/f00/diff"}},
+                "HostConfig":{"CgroupParent":"/batch","NetworkMode":"container:abc","Memory":67108864,"MemorySwap":134217728,"NanoCpus":500000000}}"#,
         )
         .unwrap();
-        let container = Container::from_inspect(inspect).unwrap();
+        let allowlist = [glob::Pattern::new("APP_T*").unwrap()];
+        let container = Container::from_inspect(inspect, &allowlist).unwrap();
+        assert_eq!(
+            container.env.clone().into_iter().collect::<Vec<_>>(),
+            [("APP_TIER".to_owned(), "web".to_owned())],
+            "only allow-listed variables are kept"
+        );
+        assert_eq!(container.network_mode, "container:abc");
+        assert_eq!(
+            container.writable_layer,
+            Some(PathBuf::from("/var/lib/docker/overlay2/f00/diff"))
+        );
         assert_eq!(container.name, "web");
         assert_eq!(container.image, "busybox:latest");
         assert_eq!(container.image_id, "sha256:1234");

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use super::container::Container;
-use crate::metrics::TargetLabels;
 
 /// Facts about the engine from `/info` and `/version`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,14 +19,11 @@ pub struct Engine {
     pub storage_driver: String,
 }
 
-/// A container and where its cgroup is.
+/// A container as last described by the engine. A new description is a new `Arc`, which
+/// is how targets know to resolve it again.
 #[derive(Debug, Clone)]
 pub struct Tracked {
     pub container: Arc<Container>,
-    /// The cgroup path while the container runs (`None` when stopped or not found).
-    pub cgroup_path: Option<String>,
-    /// The labels of its samples: `id`, `name`, `image`, `container_label_*`.
-    pub labels: TargetLabels,
     /// OOM kills in the container's runs before the current one, from the engine's `oom`
     /// events (filled in by `Inventory::snapshot`).
     pub earlier_oom_kills: u64,
@@ -148,36 +144,6 @@ fn earlier_oom_kills(ooms: Option<&Vec<i64>>, started_at_seconds: Option<f64>) -
     ooms.iter().filter(|nanos| **nanos < started_nanos).count() as u64
 }
 
-/// Prometheus label names allow `[a-zA-Z0-9_]`; Docker label keys allow dots and dashes.
-pub fn sanitize_label_name(key: &str) -> String {
-    key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-/// The labels of a container's samples: `id` (its cgroup path, as cAdvisor has it),
-/// `name`, `image`, and `container_label_<key>` for each allow-listed Docker label.
-pub fn target_labels(
-    container: &Container,
-    cgroup_path: &str,
-    label_allowlist: &[String],
-) -> TargetLabels {
-    let mut labels = vec![
-        ("id".to_owned(), cgroup_path.to_owned()),
-        ("name".to_owned(), container.name.clone()),
-        ("image".to_owned(), container.image.clone()),
-    ];
-    for key in label_allowlist {
-        if let Some(value) = container.labels.get(key) {
-            labels.push((
-                format!("container_label_{}", sanitize_label_name(key)),
-                value.clone(),
-            ));
-        }
-    }
-    Arc::new(labels)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,12 +154,10 @@ mod tests {
             name: "web".to_owned(),
             image: "busybox".to_owned(),
             image_id: String::new(),
-            labels: [
-                ("com.docker.compose.project".to_owned(), "shop".to_owned()),
-                ("secret".to_owned(), "x".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
+            labels: Default::default(),
+            env: Default::default(),
+            network_mode: String::new(),
+            writable_layer: None,
             state: "running".to_owned(),
             pid: Some(1),
             cgroup_parent: String::new(),
@@ -209,33 +173,10 @@ mod tests {
     }
 
     #[test]
-    fn labels_copy_only_allow_listed_docker_labels() {
-        let labels = target_labels(
-            &container("abc"),
-            "/docker/abc",
-            &["com.docker.compose.project".to_owned()],
-        );
-        assert_eq!(
-            labels.as_slice(),
-            &[
-                ("id".to_owned(), "/docker/abc".to_owned()),
-                ("name".to_owned(), "web".to_owned()),
-                ("image".to_owned(), "busybox".to_owned()),
-                (
-                    "container_label_com_docker_compose_project".to_owned(),
-                    "shop".to_owned()
-                ),
-            ]
-        );
-    }
-
-    #[test]
     fn inventory_upserts_removes_and_counts() {
         let inventory = Inventory::default();
         let tracked = |id: &str| Tracked {
             container: Arc::new(container(id)),
-            cgroup_path: None,
-            labels: Arc::new(Vec::new()),
             earlier_oom_kills: 0,
         };
         inventory.upsert(tracked("a"));

@@ -3,7 +3,6 @@
 //! containers stay, and the task reconnects with backoff and jitter, replaying the events
 //! it missed with `since` and counting none twice.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +13,8 @@ use tokio::sync::mpsc;
 
 use super::container::Container;
 use super::events::{self, Endpoint, Event, StreamItem};
-use super::inventory::{Engine, Inventory, Tracked, target_labels};
+use super::inventory::{Engine, Inventory, Tracked};
 use super::replay::SeenEvents;
-use crate::cgroup::path::{self, Driver};
-use crate::cgroup::{Hierarchy, Mode};
 
 /// Engine API calls other than the event stream give up after this long, so a hung
 /// engine shows as `docker_up 0` rather than as a stuck exporter.
@@ -31,9 +28,8 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 pub struct SyncConfig {
     /// `--docker.host`.
     pub host: String,
-    pub hierarchy: Arc<Hierarchy>,
-    pub procfs: PathBuf,
-    pub label_allowlist: Vec<String>,
+    /// `--docker.env-allowlist`: the environment variables kept from each inspect.
+    pub env_allowlist: Vec<glob::Pattern>,
 }
 
 /// What the sync task tells whoever applies limits.
@@ -105,7 +101,6 @@ struct Sync {
     /// reconnect, events are replayed from here or from the newest event handled, whichever
     /// is later.
     resume_from: Option<i64>,
-    driver: Driver,
 }
 
 impl Sync {
@@ -120,7 +115,6 @@ impl Sync {
             notices,
             seen: SeenEvents::default(),
             resume_from: None,
-            driver: Driver::Cgroupfs,
         }
     }
 
@@ -217,7 +211,6 @@ impl Sync {
                 .unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
         };
-        self.driver = Driver::from_engine(&engine.cgroup_driver);
         self.inventory.set_engine(engine);
         Ok(engine_now)
     }
@@ -251,8 +244,11 @@ impl Sync {
             .await
         {
             Ok(inspect) => {
-                let container = Container::from_inspect(inspect)?;
-                Some(self.track(container))
+                let container = Container::from_inspect(inspect, &self.config.env_allowlist)?;
+                Some(Tracked {
+                    container: Arc::new(container),
+                    earlier_oom_kills: 0,
+                })
             }
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -262,27 +258,6 @@ impl Sync {
                 // Keep what we knew rather than dropping a container for a passing error.
                 self.inventory.get(id)
             }
-        }
-    }
-
-    fn track(&self, container: Container) -> Tracked {
-        let cgroup_path = locate_cgroup(
-            &self.config.hierarchy,
-            &self.config.procfs,
-            self.driver,
-            &container,
-        );
-        // A stopped container keeps the `id` it has while running: where its driver puts
-        // its cgroup.
-        let id_label = cgroup_path.clone().unwrap_or_else(|| {
-            path::container_cgroup_path(self.driver, &container.cgroup_parent, &container.id)
-        });
-        let labels = target_labels(&container, &id_label, &self.config.label_allowlist);
-        Tracked {
-            container: Arc::new(container),
-            cgroup_path,
-            labels,
-            earlier_oom_kills: 0,
         }
     }
 
@@ -319,35 +294,4 @@ impl Sync {
             }
         }
     }
-}
-
-/// The cgroup path of a running container: where its driver puts it, or, when that
-/// directory is not there (an unusual runtime or parent), where its main process is.
-pub fn locate_cgroup(
-    hierarchy: &Hierarchy,
-    procfs: &Path,
-    driver: Driver,
-    container: &Container,
-) -> Option<String> {
-    let pid = container.pid?;
-    let expected = path::container_cgroup_path(driver, &container.cgroup_parent, &container.id);
-    if hierarchy.exists(&expected) {
-        return Some(expected);
-    }
-    let proc_cgroup = procfs.join(pid.to_string()).join("cgroup");
-    let lines = std::fs::read_to_string(&proc_cgroup)
-        .map_err(|error| error.to_string())
-        .and_then(|text| path::parse_proc_cgroup(&text).map_err(|error| error.to_string()));
-    let found = match lines {
-        Ok(lines) => path::process_cgroup_path(&lines, hierarchy.mode == Mode::Unified)
-            .filter(|found| hierarchy.exists(found)),
-        Err(error) => {
-            tracing::debug!(container = %container.id, path = %proc_cgroup.display(), %error, "cannot read the container's process cgroup");
-            None
-        }
-    };
-    if found.is_none() {
-        tracing::debug!(container = %container.id, %expected, "no cgroup found for running container");
-    }
-    found
 }

@@ -6,7 +6,7 @@ use crate::cgroup::io::IoLimits;
 use crate::cgroup::memory::MemoryLimits;
 use crate::cgroup::parse::{self, cpu_list};
 use crate::cgroup::pids::Pids;
-use crate::cgroup::{Cgroup, CgroupError, Controller, Limit, cpu, io, memory, pids};
+use crate::cgroup::{Cgroup, Controller, FileError, Limit, cpu, io, memory, pids};
 
 /// One wanted limit beside the container's current one.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +26,7 @@ impl Observed {
 }
 
 /// Reads the current value of every wanted limit and compares.
-pub fn observe(cgroup: &Cgroup, wanted: &[Wanted]) -> Result<Vec<Observed>, CgroupError> {
+pub fn observe(cgroup: &Cgroup, wanted: &[Wanted]) -> Result<Vec<Observed>, FileError> {
     let mut reader = CurrentLimits {
         cgroup,
         memory: None,
@@ -75,8 +75,8 @@ fn limit_value(limit: Option<Limit>, to_value: fn(u64) -> Value) -> Option<Value
 fn read_once<'s, T>(
     slot: &'s mut Option<T>,
     cgroup: &Cgroup,
-    read: fn(&Cgroup) -> Result<T, CgroupError>,
-) -> Result<&'s T, CgroupError> {
+    read: fn(&Cgroup) -> Result<T, FileError>,
+) -> Result<&'s T, FileError> {
     if slot.is_none() {
         *slot = Some(read(cgroup)?);
     }
@@ -84,23 +84,23 @@ fn read_once<'s, T>(
 }
 
 impl CurrentLimits<'_> {
-    fn memory(&mut self) -> Result<&MemoryLimits, CgroupError> {
+    fn memory(&mut self) -> Result<&MemoryLimits, FileError> {
         read_once(&mut self.memory, self.cgroup, memory::read_limits)
     }
 
-    fn cpu(&mut self) -> Result<&cpu::CpuLimits, CgroupError> {
+    fn cpu(&mut self) -> Result<&cpu::CpuLimits, FileError> {
         read_once(&mut self.cpu, self.cgroup, cpu::read_limits)
     }
 
-    fn io(&mut self) -> Result<&IoLimits, CgroupError> {
+    fn io(&mut self) -> Result<&IoLimits, FileError> {
         read_once(&mut self.io, self.cgroup, io::read_limits)
     }
 
-    fn pids(&mut self) -> Result<&Pids, CgroupError> {
+    fn pids(&mut self) -> Result<&Pids, FileError> {
         read_once(&mut self.pids, self.cgroup, pids::read)
     }
 
-    fn value(&mut self, wanted: &Wanted) -> Result<Option<Value>, CgroupError> {
+    fn value(&mut self, wanted: &Wanted) -> Result<Option<Value>, FileError> {
         let unified = self.cgroup.is_unified();
         Ok(match &wanted.resource {
             Resource::Memory => limit_value(self.memory()?.limit_bytes, Value::Bytes),
@@ -162,13 +162,6 @@ impl CurrentLimits<'_> {
     }
 }
 
-/// runc's conversion of a v1 blkio weight (10–1000) to v2 `io.weight` (1–10000).
-pub fn io_weight_from_blkio(weight: u64) -> u64 {
-    1 + (weight.clamp(10, 1_000) - 10) * 9_999 / 990
-}
-
-const PAGE: u64 = 4096;
-
 /// Whether the current value is the wanted one, allowing for what the kernel does to a
 /// value on its way in: memory limits are rounded down to whole pages, CPU lists are
 /// normalised, v2 stores shares and blkio weights converted to its own scales.
@@ -178,14 +171,17 @@ pub fn satisfied(resource: &Resource, wanted: &Value, current: &Value, unified: 
             Resource::Memory | Resource::MemorySwap | Resource::MemoryReservation,
             Value::Bytes(wanted),
             Value::Bytes(current),
-        ) => wanted / PAGE == current / PAGE,
+        ) => {
+            let page = crate::host::procs::page_size();
+            wanted / page == current / page
+        }
         (_, Value::Cpus(wanted), Value::Cpus(current)) => (wanted - current).abs() < 1e-4,
         (_, Value::List(wanted), Value::List(current)) => cpu_list(wanted) == cpu_list(current),
         (Resource::CpuShares, Value::Count(wanted), Value::Count(current)) if unified => {
             cpu::shares_from_weight(cpu::weight_from_shares(*wanted)) == *current
         }
         (Resource::BlkioWeight, Value::Count(wanted), Value::Count(current)) if unified => {
-            io_weight_from_blkio(*wanted) == *current
+            io::io_weight_from_blkio(*wanted) == *current
         }
         (_, wanted, current) => wanted == current,
     }
@@ -237,7 +233,7 @@ mod tests {
         assert!(satisfied(
             &Resource::BlkioWeight,
             &Value::Count(500),
-            &Value::Count(io_weight_from_blkio(500)),
+            &Value::Count(io::io_weight_from_blkio(500)),
             true
         ));
         assert!(satisfied(

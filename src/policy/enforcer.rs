@@ -16,9 +16,10 @@ use super::check::Host;
 use super::drift::{self, Observed};
 use super::model::ContainerFacts;
 use super::state::{self, APPLIED, FAILED, PolicyMode, PolicyState};
-use crate::cgroup::{Cgroup, Hierarchy};
+use crate::cgroup::Cgroup;
 use crate::docker::Inventory;
 use crate::docker::sync::Notice;
+use crate::target::Resolver;
 
 /// How often the file is compared with what was last read. Polling, rather than a watch,
 /// survives editors that replace the file and config maps that swap a symlink.
@@ -29,7 +30,8 @@ pub struct Enforcer {
     /// Where the host's block devices are listed (`<procfs>/partitions`), for device limits.
     pub procfs: PathBuf,
     pub inventory: Arc<Inventory>,
-    pub hierarchy: Arc<Hierarchy>,
+    /// Where each container's cgroup is.
+    pub targets: Arc<Resolver>,
     pub docker: Docker,
 }
 
@@ -109,19 +111,30 @@ impl Enforcer {
         if self.state.mode != PolicyMode::Enforce {
             return;
         }
-        let Some(tracked) = self.inventory.get(id) else {
+        let Some(target) = self
+            .targets
+            .containers(&self.inventory.snapshot())
+            .into_iter()
+            .find(|target| {
+                target
+                    .container()
+                    .is_some_and(|container| container.id == id)
+            })
+        else {
             return;
         };
-        let container = &tracked.container;
+        let Some(container) = target.container() else {
+            return;
+        };
         let policy = self.state.policy();
         // A container no rule selects is never touched.
-        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(container)) else {
             return;
         };
-        let Some(cgroup_path) = &tracked.cgroup_path else {
+        let Some(cgroup_path) = &target.cgroup else {
             return;
         };
-        let cgroup = Cgroup::new(&self.hierarchy, cgroup_path);
+        let cgroup = Cgroup::new(&self.targets.config().hierarchy, cgroup_path);
         let observed = match drift::observe(&cgroup, &wanted) {
             Ok(observed) => observed,
             Err(error) => {

@@ -2,8 +2,8 @@
 //! and, per selected running container and declared limit, whether it is in place.
 
 use crate::cgroup::{Cgroup, Hierarchy};
-use crate::docker::Snapshot;
 use crate::metrics::{Desc, Exposition, counter, gauge};
+use crate::target::Target;
 
 use super::drift;
 use super::model::ContainerFacts;
@@ -27,11 +27,13 @@ static DRIFT: Desc = gauge(
     "1 where a running container's limit differs from what the policy wants, 0 where it matches.",
 );
 
+pub static FAMILIES: [&Desc; 5] = [&RULES, &RELOAD_SUCCESS, &LAST_RELOAD, &APPLIED, &DRIFT];
+
 /// Reads the declared limits of every selected running container: a few small cgroup
 /// files each, only for resources a rule declares.
 pub fn collect(
     state: &PolicyState,
-    snapshot: &Snapshot,
+    targets: &[Target],
     hierarchy: &Hierarchy,
     exposition: &mut Exposition,
 ) {
@@ -44,12 +46,11 @@ pub fn collect(
         let labels = vec![("rule", rule), ("result", result.to_owned())];
         exposition.push(&APPLIED, None, labels, count);
     }
-    for tracked in &snapshot.containers {
-        let container = &tracked.container;
-        let Some(path) = &tracked.cgroup_path else {
+    for target in targets {
+        let (Some(container), Some(path)) = (target.container(), &target.cgroup) else {
             continue;
         };
-        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(container)) else {
             continue;
         };
         let cgroup = Cgroup::new(hierarchy, path);

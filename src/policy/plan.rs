@@ -6,16 +6,19 @@ use std::fmt::Write;
 use super::drift;
 use super::model::{ContainerFacts, Policy};
 use crate::cgroup::{Cgroup, Hierarchy};
-use crate::docker::Snapshot;
+use crate::target::Target;
 
-pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> String {
+/// `containers`: the inventory's containers as targets (`Resolver::containers`).
+pub fn render(policy: &Policy, containers: &[Target], hierarchy: &Hierarchy) -> String {
     let mut out = String::new();
-    let mut containers: Vec<_> = snapshot.containers.iter().collect();
-    containers.sort_by(|a, b| a.container.name.cmp(&b.container.name));
+    let mut containers: Vec<(&Target, &crate::docker::container::Container)> = containers
+        .iter()
+        .filter_map(|target| Some((target, target.container()?)))
+        .collect();
+    containers.sort_by(|a, b| a.1.name.cmp(&b.1.name));
     let (mut changes, mut in_place, mut stopped, mut unselected) = (0, 0, 0, 0);
-    for tracked in containers {
-        let container = &tracked.container;
-        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(&**container)) else {
+    for (target, container) in containers {
+        let Some(wanted) = policy.wanted_for(&ContainerFacts::from(container)) else {
             unselected += 1;
             continue;
         };
@@ -27,7 +30,7 @@ pub fn render(policy: &Policy, snapshot: &Snapshot, hierarchy: &Hierarchy) -> St
             policy.rule_names(&wanted).join(", ")
         );
         // Only a running container has a cgroup.
-        let Some(path) = tracked.cgroup_path.as_deref() else {
+        let Some(path) = target.cgroup.as_deref() else {
             stopped += 1;
             let _ = writeln!(out, "  not running; these limits apply when it starts:");
             for item in &wanted {

@@ -1,33 +1,15 @@
-//! The standard `process_*` metrics of the exporter's own process, from `/proc/self`.
+//! Processes in procfs: `/proc/<pid>/stat`, `limits` and `fd`, `/proc/stat`'s boot time,
+//! and the system constants (page size, clock ticks) their numbers are counted in.
 
-use crate::cgroup::ParseError;
-use crate::metrics::{Desc, Exposition, counter, gauge};
+use std::path::Path;
 
-static CPU: Desc = counter(
-    "process_cpu_seconds_total",
-    "Total user and system CPU time spent in seconds.",
-);
-static RESIDENT: Desc = gauge(
-    "process_resident_memory_bytes",
-    "Resident memory size in bytes.",
-);
-static VIRTUAL: Desc = gauge(
-    "process_virtual_memory_bytes",
-    "Virtual memory size in bytes.",
-);
-static OPEN_FDS: Desc = gauge("process_open_fds", "Number of open file descriptors.");
-static MAX_FDS: Desc = gauge(
-    "process_max_fds",
-    "Maximum number of open file descriptors.",
-);
-static START_TIME: Desc = gauge(
-    "process_start_time_seconds",
-    "Start time of the process since unix epoch in seconds.",
-);
+use crate::file::{self, FileError, ParseError};
 
-/// The fields of `/proc/self/stat` the metrics need.
+/// The fields of `/proc/<pid>/stat` the metrics need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
+    /// `R` running, `S` sleeping, `D` waiting on I/O, ... (proc(5) field 3).
+    pub state: char,
     pub utime_ticks: u64,
     pub stime_ticks: u64,
     pub start_ticks: u64,
@@ -51,7 +33,12 @@ pub fn parse_stat(text: &str) -> Result<ProcStat, ParseError> {
         text.parse()
             .map_err(|_| ParseError(format!("stat field {number} is {text:?}")))
     };
+    let state = fields
+        .first()
+        .and_then(|state| state.chars().next())
+        .ok_or_else(|| ParseError("stat has no state".to_owned()))?;
     Ok(ProcStat {
+        state,
         utime_ticks: field(14)?,
         stime_ticks: field(15)?,
         start_ticks: field(22)?,
@@ -85,40 +72,50 @@ fn sysconf(name: libc::c_int) -> Option<u64> {
     u64::try_from(value).ok().filter(|value| *value > 0)
 }
 
-/// Adds the `process_*` families. A value that cannot be read is left out and logged.
-pub fn collect(exposition: &mut Exposition) {
-    let ticks_per_second = sysconf(libc::_SC_CLK_TCK).unwrap_or(100) as f64;
-    let page_size = sysconf(libc::_SC_PAGESIZE).unwrap_or(4096);
-    match std::fs::read_to_string("/proc/self/stat")
-        .map_err(|error| ParseError(error.to_string()))
-        .and_then(|text| parse_stat(&text))
-    {
-        Ok(stat) => {
-            let cpu = (stat.utime_ticks + stat.stime_ticks) as f64 / ticks_per_second;
-            exposition.push(&CPU, None, Vec::new(), cpu);
-            exposition.push(&RESIDENT, None, Vec::new(), stat.rss_pages * page_size);
-            exposition.push(&VIRTUAL, None, Vec::new(), stat.vsize_bytes);
-            let boot_time = std::fs::read_to_string("/proc/stat")
-                .ok()
-                .and_then(|text| parse_boot_time(&text));
-            if let Some(boot_time) = boot_time {
-                let start = boot_time as f64 + stat.start_ticks as f64 / ticks_per_second;
-                exposition.push(&START_TIME, None, Vec::new(), start);
-            }
+/// Bytes per memory page: what `stat`'s resident pages and the kernel's page counters
+/// are counted in.
+pub fn page_size() -> u64 {
+    sysconf(libc::_SC_PAGESIZE).unwrap_or(4096)
+}
+
+/// Clock ticks per second (USER_HZ): what `stat`'s CPU times are counted in.
+pub fn ticks_per_second() -> f64 {
+    sysconf(libc::_SC_CLK_TCK).unwrap_or(100) as f64
+}
+
+/// `<procfs>/<pid>/stat`; `Ok(None)` when the process is gone.
+pub fn read_stat(procfs: &Path, pid: &str) -> Result<Option<ProcStat>, FileError> {
+    file::read_parsed(&procfs.join(pid).join("stat"), parse_stat)
+}
+
+/// The soft "Max open files" of `<procfs>/<pid>/limits`; `Ok(None)` when the process is gone.
+pub fn read_max_open_files(procfs: &Path, pid: &str) -> Result<Option<u64>, FileError> {
+    Ok(file::read_text(&procfs.join(pid).join("limits"))?
+        .and_then(|text| parse_max_open_files(&text)))
+}
+
+/// Open descriptors of a process, and how many of them are sockets; `None` when the
+/// process is gone. A descriptor closed while we look is not counted.
+pub fn open_files(procfs: &Path, pid: &str) -> Result<Option<(u64, u64)>, FileError> {
+    let dir = procfs.join(pid).join("fd");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FileError::Read { path: dir, source }),
+    };
+    let (mut descriptors, mut sockets) = (0, 0);
+    for entry in entries.flatten() {
+        descriptors += 1;
+        if std::fs::read_link(entry.path()).is_ok_and(|target| {
+            target
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(b"socket:")
+        }) {
+            sockets += 1;
         }
-        Err(error) => {
-            tracing::warn!(path = "/proc/self/stat", %error, "cannot read own process stats")
-        }
     }
-    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-        exposition.push(&OPEN_FDS, None, Vec::new(), entries.count() as u64);
-    }
-    if let Some(max) = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|text| parse_max_open_files(&text))
-    {
-        exposition.push(&MAX_FDS, None, Vec::new(), max);
-    }
+    Ok(Some((descriptors, sockets)))
 }
 
 #[cfg(test)]
@@ -130,6 +127,7 @@ mod tests {
     fn stat_fields_after_a_tricky_command_name() {
         let text = "1234 (my (odd) cmd) S 1 1234 1234 0 -1 4194560 2000 0 0 0 150 25 0 0 20 0 4 0 98765 123456789 2500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
         let stat = parse_stat(text).unwrap();
+        assert_eq!(stat.state, 'S');
         assert_eq!(stat.utime_ticks, 150);
         assert_eq!(stat.stime_ticks, 25);
         assert_eq!(stat.start_ticks, 98765);
@@ -150,13 +148,18 @@ mod tests {
     }
 
     #[test]
-    fn own_process_metrics_are_read() {
-        let mut exposition = Exposition::default();
-        collect(&mut exposition);
-        let resident = exposition.family("process_resident_memory_bytes").unwrap();
-        assert!(resident.samples[0].value.as_f64() > 0.0);
-        let fds = exposition.family("process_open_fds").unwrap();
-        assert!(fds.samples[0].value.as_f64() >= 3.0);
+    fn own_process_is_read_through_procfs() {
+        let procfs = Path::new("/proc");
+        let stat = read_stat(procfs, "thread-self").unwrap().unwrap();
+        assert_eq!(stat.state, 'R', "a thread reading its own stat is running");
+        let (descriptors, _) = open_files(procfs, "self").unwrap().unwrap();
+        assert!(descriptors >= 3);
+        assert!(read_max_open_files(procfs, "self").unwrap().unwrap() > 0);
+        assert!(
+            read_stat(procfs, "0").unwrap().is_none(),
+            "no process 0 in procfs"
+        );
+        assert!(page_size() >= 4096);
     }
 
     proptest! {

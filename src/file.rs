@@ -1,14 +1,25 @@
-//! Reading cgroup files: a missing file is "no data" (`Ok(None)`), every other failure is an
-//! error that names the file.
+//! Reading the kernel's files (cgroupfs, procfs, sysfs): a missing file is "no data"
+//! (`Ok(None)`), every other failure is an error that names the file.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::parse::ParseError;
+/// Why a file's text could not be understood. The caller adds the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
 
-/// A cgroup file that exists but could not be read, understood or written.
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// A kernel file that exists but could not be read, understood or written.
 #[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
+pub enum FileError {
     #[error("reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("parsing {path}: {source}")]
@@ -26,28 +37,28 @@ pub enum CgroupError {
     },
 }
 
-/// Writes one line to a cgroup file (the kernel takes each write as one command).
-pub fn write_line(path: &Path, line: &str) -> Result<(), CgroupError> {
+/// Writes one line to a kernel file (the kernel takes each write as one command).
+pub fn write_line(path: &Path, line: &str) -> Result<(), FileError> {
     use std::io::Write;
     std::fs::OpenOptions::new()
         .write(true)
         .open(path)
         .and_then(|mut file| file.write_all(line.as_bytes()))
-        .map_err(|source| CgroupError::Write {
+        .map_err(|source| FileError::Write {
             path: path.to_owned(),
             line: line.to_owned(),
             source,
         })
 }
 
-/// The text of a cgroup file, or `None` when the file is not there: this kernel does not
+/// The text of a kernel file, or `None` when the file is not there: this kernel does not
 /// have it, the controller is not enabled, or the cgroup was removed while we read it
 /// (the kernel answers ENODEV for files of a cgroup that is being destroyed).
-pub fn read_text(path: &Path) -> Result<Option<String>, CgroupError> {
+pub fn read_text(path: &Path) -> Result<Option<String>, FileError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(error) if is_gone(&error) => Ok(None),
-        Err(source) => Err(CgroupError::Read {
+        Err(source) => Err(FileError::Read {
             path: path.to_owned(),
             source,
         }),
@@ -58,11 +69,11 @@ pub fn read_text(path: &Path) -> Result<Option<String>, CgroupError> {
 pub fn read_parsed<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
-) -> Result<Option<T>, CgroupError> {
+) -> Result<Option<T>, FileError> {
     let Some(text) = read_text(path)? else {
         return Ok(None);
     };
-    parse(&text).map(Some).map_err(|source| CgroupError::Parse {
+    parse(&text).map(Some).map_err(|source| FileError::Parse {
         path: path.to_owned(),
         source,
     })

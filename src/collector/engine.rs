@@ -3,10 +3,33 @@
 //! OOM flag and health, from the live inventory.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::docker::Snapshot;
+use super::{Collector, Read, ScrapeContext};
+use crate::cgroup::FileError;
 use crate::metrics::{Desc, Exposition, counter, gauge};
+
+pub static COLLECTOR: Collector = Collector {
+    name: "engine",
+    help: "Engine-sourced docker_* families: engine info, container states, exit codes, restarts, health, events",
+    enabled_by_default: true,
+    families: &[
+        &UP,
+        &ENGINE_INFO,
+        &CONTAINERS,
+        &EVENTS,
+        &CONTAINER_INFO,
+        &CONTAINER_STATE,
+        &EXIT_CODE,
+        &RESTART_COUNT,
+        &OOM_KILLED,
+        &HEALTH_STATUS,
+        &HEALTH_FAILING_STREAK,
+        &CREATED,
+        &STARTED_AT,
+        &FINISHED_AT,
+    ],
+    read: Read::PerScrape(collect),
+};
 
 static UP: Desc = gauge(
     "docker_up",
@@ -74,11 +97,9 @@ pub const STATES: [&str; 7] = [
     "dead",
 ];
 
-pub fn collect_up(snapshot: &Snapshot, exposition: &mut Exposition) {
+fn collect(context: &ScrapeContext, exposition: &mut Exposition) -> Result<(), FileError> {
+    let snapshot = context.snapshot;
     exposition.push(&UP, None, Vec::new(), snapshot.up);
-}
-
-pub fn collect(snapshot: &Snapshot, exposition: &mut Exposition) {
     if let Some(engine) = &snapshot.engine {
         let labels = vec![
             ("version", engine.version.clone()),
@@ -104,9 +125,11 @@ pub fn collect(snapshot: &Snapshot, exposition: &mut Exposition) {
         let labels = vec![("type", kind.clone()), ("action", action.clone())];
         exposition.push(&EVENTS, None, labels, *count);
     }
-    for tracked in &snapshot.containers {
-        let container = &tracked.container;
-        let target = Some(exposition.add_target(Arc::clone(&tracked.labels)));
+    for (index, target) in context.targets.iter().enumerate() {
+        let Some(container) = target.container() else {
+            continue;
+        };
+        let target = Some(index);
         let info_labels = vec![
             ("image_id", container.image_id.clone()),
             ("compose_project", container.compose_project().to_owned()),
@@ -138,4 +161,5 @@ pub fn collect(snapshot: &Snapshot, exposition: &mut Exposition) {
             }
         }
     }
+    Ok(())
 }

@@ -1,0 +1,524 @@
+//! Targets: the one place where what the engine says about a container meets the kernel's
+//! files. A target is a cgroup to read (a running container's, a raw cgroup from
+//! `--cgroup.raw`, or the root), the labels its samples carry, the network namespace to
+//! read its traffic from, and its writable layer on disk.
+//!
+//! Containers are resolved when the inventory changes (a new `Arc<Container>`), not on every
+//! scrape: a scrape reuses the cgroup path and the formatted label set of every container
+//! the engine has said nothing new about.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::cgroup::path::{self, Driver};
+use crate::cgroup::{Hierarchy, Mode, mountinfo};
+use crate::docker::Snapshot;
+use crate::docker::container::Container;
+use crate::metrics::TargetLabels;
+
+/// The cgroup path of the root target, and its `id` label, as cAdvisor has it.
+pub const ROOT: &str = "/";
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Container(Arc<Container>),
+    /// A cgroup matched by `--cgroup.raw`.
+    Raw,
+    /// The root cgroup: the host's totals.
+    Root,
+}
+
+/// Where a target's network traffic is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// A namespace of its own, read through this process (`/proc/<pid>/net/dev`).
+    Own { pid: u32 },
+    /// No series: the host's namespace (`--network host`, counted at the root), another
+    /// container's (`--network container:x`, counted there), or none at all.
+    NotItsOwn,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kind: Kind,
+    /// The cgroup path; `None` for a container that is not running (or whose cgroup is not
+    /// found): engine facts only.
+    pub cgroup: Option<String>,
+    /// The labels of its samples: `id`, and for containers `name`, `image`,
+    /// `container_label_*`, `container_env_*`.
+    pub labels: TargetLabels,
+    pub network: Network,
+    /// The container's writable layer, for disk usage.
+    pub writable_layer: Option<PathBuf>,
+    /// OOM kills in the container's earlier runs: its cgroup, and the kernel's count with
+    /// it, is new at every start, while the engine's `oom` events carry on.
+    pub earlier_oom_kills: u64,
+}
+
+impl Target {
+    pub fn container(&self) -> Option<&Container> {
+        match &self.kind {
+            Kind::Container(container) => Some(container),
+            Kind::Raw | Kind::Root => None,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self.kind, Kind::Root)
+    }
+
+    /// `docker`, `raw` or `root`: the `source` label of `stevedore_scrape_targets`.
+    pub fn source(&self) -> &'static str {
+        match self.kind {
+            Kind::Container(_) => "docker",
+            Kind::Raw => "raw",
+            Kind::Root => "root",
+        }
+    }
+}
+
+pub const SOURCES: [&str; 3] = ["docker", "raw", "root"];
+
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub hierarchy: Arc<Hierarchy>,
+    pub procfs: PathBuf,
+    /// `--docker.label-allowlist`: which Docker labels become `container_label_*`.
+    pub label_allowlist: Vec<glob::Pattern>,
+    /// `--cgroup.raw` patterns: cgroup paths such as `/system.slice/*.service`.
+    pub raw_globs: Vec<String>,
+    /// Whether the root cgroup is a target.
+    pub root: bool,
+}
+
+/// Turns inventory snapshots into targets, remembering each container's resolution until
+/// the engine describes the container anew.
+#[derive(Debug)]
+pub struct Resolver {
+    config: TargetConfig,
+    /// Container id → the description it was resolved from, and the result.
+    resolved: Mutex<HashMap<String, (Arc<Container>, Target)>>,
+}
+
+impl Resolver {
+    pub fn new(config: TargetConfig) -> Resolver {
+        Resolver {
+            config,
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &TargetConfig {
+        &self.config
+    }
+
+    /// Every target of this snapshot: each container (running or not), the raw cgroups not
+    /// already among them, and the root; in a stable order.
+    pub fn targets(&self, snapshot: &Snapshot) -> Vec<Target> {
+        let mut targets = self.containers(snapshot);
+        let taken: std::collections::HashSet<String> = targets
+            .iter()
+            .filter_map(|target| target.cgroup.clone())
+            .collect();
+        for path in raw_cgroups(&self.config.hierarchy, &self.config.raw_globs) {
+            let is_root = self.config.root && path == ROOT;
+            if !taken.contains(&path) && !is_root {
+                targets.push(Target {
+                    kind: Kind::Raw,
+                    labels: Arc::new(vec![("id".to_owned(), path.clone())]),
+                    cgroup: Some(path),
+                    network: Network::NotItsOwn,
+                    writable_layer: None,
+                    earlier_oom_kills: 0,
+                });
+            }
+        }
+        if self.config.root {
+            targets.push(Target {
+                kind: Kind::Root,
+                cgroup: Some(ROOT.to_owned()),
+                labels: Arc::new(vec![("id".to_owned(), ROOT.to_owned())]),
+                // The exporter's view of process 1 is the host's namespace when it runs on
+                // the host or in a container with `--pid host`.
+                network: Network::Own { pid: 1 },
+                writable_layer: None,
+                earlier_oom_kills: 0,
+            });
+        }
+        targets
+    }
+
+    /// The snapshot's containers only, running or not, ordered by cgroup path.
+    pub fn containers(&self, snapshot: &Snapshot) -> Vec<Target> {
+        let driver = snapshot.engine.as_ref().map_or(Driver::Cgroupfs, |engine| {
+            Driver::from_engine(&engine.cgroup_driver)
+        });
+        let mut targets = Vec::with_capacity(snapshot.containers.len() + 1);
+        {
+            let mut resolved = self.resolved.lock().expect("target cache lock");
+            let mut still_here = HashMap::with_capacity(snapshot.containers.len());
+            for tracked in &snapshot.containers {
+                let id = &tracked.container.id;
+                let mut target = match resolved.remove(id) {
+                    Some((seen, target))
+                        if Arc::ptr_eq(&seen, &tracked.container)
+                            && (target.cgroup.is_some() || !tracked.container.is_running()) =>
+                    {
+                        target
+                    }
+                    _ => self.resolve(&tracked.container, driver),
+                };
+                target.earlier_oom_kills = tracked.earlier_oom_kills;
+                still_here.insert(id.clone(), (Arc::clone(&tracked.container), target.clone()));
+                targets.push(target);
+            }
+            // Containers that went are forgotten with the scrape that no longer sees them.
+            *resolved = still_here;
+        }
+        targets.sort_by(|a, b| {
+            a.cgroup
+                .cmp(&b.cgroup)
+                .then_with(|| a.labels.cmp(&b.labels))
+        });
+        targets
+    }
+
+    fn resolve(&self, container: &Arc<Container>, driver: Driver) -> Target {
+        let cgroup = locate_cgroup(
+            &self.config.hierarchy,
+            &self.config.procfs,
+            driver,
+            container,
+        );
+        // A stopped container keeps the `id` it has while running: where its driver puts
+        // its cgroup.
+        let id = cgroup.clone().unwrap_or_else(|| {
+            path::container_cgroup_path(driver, &container.cgroup_parent, &container.id)
+        });
+        let network = match (container.pid, network_of(&container.network_mode)) {
+            (Some(pid), true) => Network::Own { pid },
+            _ => Network::NotItsOwn,
+        };
+        let writable_layer = container.writable_layer.clone().or_else(|| {
+            container
+                .pid
+                .and_then(|pid| upper_dir_of(&self.config.procfs, pid))
+        });
+        Target {
+            labels: container_labels(container, &id, &self.config.label_allowlist),
+            kind: Kind::Container(Arc::clone(container)),
+            cgroup,
+            network,
+            writable_layer,
+            earlier_oom_kills: 0,
+        }
+    }
+}
+
+/// Whether a container with this `NetworkMode` has a network namespace of its own.
+fn network_of(network_mode: &str) -> bool {
+    !(network_mode == "host" || network_mode == "none" || network_mode.starts_with("container:"))
+}
+
+/// The writable layer of a container whose storage driver did not name it: the `upperdir`
+/// of the overlay mounted at its root (the containerd image store reports no
+/// `GraphDriver`).
+fn upper_dir_of(procfs: &Path, pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(procfs.join(pid.to_string()).join("mountinfo")).ok()?;
+    let mounts = mountinfo::parse(&text).ok()?;
+    let root = mounts.iter().rev().find(|mount| mount.mount_point == "/")?;
+    root.super_options
+        .iter()
+        .find_map(|option| option.strip_prefix("upperdir="))
+        .map(PathBuf::from)
+}
+
+/// Prometheus label names allow `[a-zA-Z0-9_]`; Docker label keys allow dots and dashes.
+pub fn sanitize_label_name(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The labels of a container's samples, as cAdvisor names them: `id` (its cgroup path),
+/// `name`, `image`, `container_label_<key>` for each allow-listed Docker label, and
+/// `container_env_<key>` for each allow-listed environment variable (kept at inspect).
+/// Two keys that sanitise to the same name keep the first in key order.
+pub fn container_labels(
+    container: &Container,
+    cgroup_path: &str,
+    label_allowlist: &[glob::Pattern],
+) -> TargetLabels {
+    let mut labels = vec![
+        ("id".to_owned(), cgroup_path.to_owned()),
+        ("name".to_owned(), container.name.clone()),
+        ("image".to_owned(), container.image.clone()),
+    ];
+    let mut names = std::collections::HashSet::new();
+    let docker_labels = container
+        .labels
+        .iter()
+        .filter(|(key, _)| label_allowlist.iter().any(|pattern| pattern.matches(key)))
+        .map(|(key, value)| {
+            (
+                format!("container_label_{}", sanitize_label_name(key)),
+                value,
+            )
+        });
+    let env = container.env.iter().map(|(key, value)| {
+        (
+            format!("container_env_{}", sanitize_label_name(&key.to_lowercase())),
+            value,
+        )
+    });
+    for (name, value) in docker_labels.chain(env) {
+        if names.insert(name.clone()) {
+            labels.push((name, value.clone()));
+        }
+    }
+    Arc::new(labels)
+}
+
+/// The cgroup path of a running container: where its driver puts it, or, when that
+/// directory is not there (an unusual runtime or parent), where its main process is.
+pub fn locate_cgroup(
+    hierarchy: &Hierarchy,
+    procfs: &Path,
+    driver: Driver,
+    container: &Container,
+) -> Option<String> {
+    let pid = container.pid?;
+    let expected = path::container_cgroup_path(driver, &container.cgroup_parent, &container.id);
+    if hierarchy.exists(&expected) {
+        return Some(expected);
+    }
+    let proc_cgroup = procfs.join(pid.to_string()).join("cgroup");
+    let lines = std::fs::read_to_string(&proc_cgroup)
+        .map_err(|error| error.to_string())
+        .and_then(|text| path::parse_proc_cgroup(&text).map_err(|error| error.to_string()));
+    let found = match lines {
+        Ok(lines) => path::process_cgroup_path(&lines, hierarchy.mode == Mode::Unified)
+            .filter(|found| hierarchy.exists(found)),
+        Err(error) => {
+            tracing::debug!(container = %container.id, path = %proc_cgroup.display(), %error, "cannot read the container's process cgroup");
+            None
+        }
+    };
+    if found.is_none() {
+        tracing::debug!(container = %container.id, %expected, "no cgroup found for running container");
+    }
+    found
+}
+
+/// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree.
+pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
+    let mut paths = std::collections::BTreeSet::new();
+    for pattern in patterns {
+        let relative = pattern.trim_start_matches('/');
+        for tree in hierarchy.trees() {
+            let base = glob::Pattern::escape(&tree.dir.to_string_lossy());
+            let full = if relative.is_empty() {
+                base
+            } else {
+                format!("{}/{relative}", base.trim_end_matches('/'))
+            };
+            let Ok(matches) = glob::glob(&full) else {
+                continue;
+            };
+            for dir in matches.filter_map(Result::ok).filter(|dir| dir.is_dir()) {
+                if let Some(path) = tree.path_of(&dir) {
+                    paths.insert(path);
+                }
+            }
+        }
+    }
+    paths.into_iter().collect()
+}
+
+/// Checks a `--cgroup.raw` pattern before the exporter starts.
+pub fn validate_raw_glob(pattern: &str) -> Result<(), String> {
+    if !pattern.starts_with('/') {
+        return Err(format!(
+            "--cgroup.raw={pattern:?}: a cgroup path pattern starts with '/', e.g. /system.slice/*.service"
+        ));
+    }
+    glob::Pattern::new(pattern)
+        .map(|_| ())
+        .map_err(|error| format!("--cgroup.raw={pattern:?}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::inventory::Tracked;
+    use std::fs;
+
+    fn container(id: &str) -> Container {
+        Container {
+            id: id.to_owned(),
+            name: "web".to_owned(),
+            image: "busybox".to_owned(),
+            image_id: String::new(),
+            labels: [
+                ("com.docker.compose.project".to_owned(), "shop".to_owned()),
+                ("org.label-schema.group".to_owned(), "monitoring".to_owned()),
+                ("org_label-schema.group".to_owned(), "clash".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            env: [("APP_TIER".to_owned(), "web".to_owned())]
+                .into_iter()
+                .collect(),
+            network_mode: "bridge".to_owned(),
+            writable_layer: None,
+            state: "running".to_owned(),
+            pid: Some(1),
+            cgroup_parent: String::new(),
+            created_seconds: None,
+            started_at_seconds: None,
+            finished_at_seconds: None,
+            exit_code: 0,
+            restart_count: 0,
+            oom_killed: false,
+            health: None,
+            resources: Default::default(),
+        }
+    }
+
+    fn patterns(globs: &[&str]) -> Vec<glob::Pattern> {
+        globs
+            .iter()
+            .map(|glob| glob::Pattern::new(glob).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn labels_copy_allow_listed_docker_labels_and_kept_env_as_cadvisor_names_them() {
+        let labels = container_labels(&container("abc"), "/docker/abc", &patterns(&["*"]));
+        assert_eq!(
+            labels.as_slice(),
+            &[
+                ("id".to_owned(), "/docker/abc".to_owned()),
+                ("name".to_owned(), "web".to_owned()),
+                ("image".to_owned(), "busybox".to_owned()),
+                (
+                    "container_label_com_docker_compose_project".to_owned(),
+                    "shop".to_owned()
+                ),
+                (
+                    "container_label_org_label_schema_group".to_owned(),
+                    "monitoring".to_owned()
+                ),
+                ("container_env_app_tier".to_owned(), "web".to_owned()),
+            ],
+            "the clashing key sorts after the first and is left out"
+        );
+        let only_compose = container_labels(
+            &container("abc"),
+            "/docker/abc",
+            &patterns(&["com.docker.compose.*"]),
+        );
+        assert_eq!(only_compose.len(), 5);
+        assert_eq!(
+            only_compose[3].0,
+            "container_label_com_docker_compose_project"
+        );
+    }
+
+    #[test]
+    fn network_modes_that_share_a_namespace_have_none_of_their_own() {
+        assert!(network_of("bridge"));
+        assert!(network_of("my-network"));
+        assert!(network_of("default"));
+        assert!(!network_of("host"));
+        assert!(!network_of("none"));
+        assert!(!network_of("container:4f1e"));
+    }
+
+    #[test]
+    fn the_overlay_upper_dir_is_found_in_the_container_mountinfo() {
+        let procfs = tempfile::tempdir().unwrap();
+        fs::create_dir_all(procfs.path().join("42")).unwrap();
+        fs::write(
+            procfs.path().join("42/mountinfo"),
+            "812 700 0:51 / / rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/var/lib/docker/overlay2/f00/diff,workdir=/w\n\
+             813 812 0:52 / /proc rw - proc proc rw\n",
+        )
+        .unwrap();
+        assert_eq!(
+            upper_dir_of(procfs.path(), 42),
+            Some(PathBuf::from("/var/lib/docker/overlay2/f00/diff"))
+        );
+        assert_eq!(upper_dir_of(procfs.path(), 43), None);
+    }
+
+    #[test]
+    fn containers_are_resolved_once_per_description_and_forgotten_when_gone() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("memory/docker/abc")).unwrap();
+        let resolver = Resolver::new(TargetConfig {
+            hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+            procfs: root.path().join("proc"),
+            label_allowlist: patterns(&["*"]),
+            raw_globs: vec!["/docker/*".to_owned()],
+            root: true,
+        });
+        let mut running = container("abc");
+        running.network_mode = "host".to_owned();
+        let tracked = Tracked {
+            container: Arc::new(running),
+            earlier_oom_kills: 2,
+        };
+        let snapshot = Snapshot {
+            containers: vec![tracked.clone()],
+            ..Snapshot::default()
+        };
+        let targets = resolver.targets(&snapshot);
+        assert_eq!(
+            targets.len(),
+            2,
+            "the container (not again as raw) and the root"
+        );
+        assert_eq!(targets[0].cgroup.as_deref(), Some("/docker/abc"));
+        assert_eq!(targets[0].source(), "docker");
+        assert_eq!(targets[0].earlier_oom_kills, 2);
+        assert_eq!(targets[0].network, Network::NotItsOwn);
+        assert!(targets[1].is_root());
+        assert_eq!(targets[1].network, Network::Own { pid: 1 });
+        // The same description resolves to the very same label set.
+        let again = resolver.targets(&snapshot);
+        assert!(Arc::ptr_eq(&targets[0].labels, &again[0].labels));
+        // Gone from the inventory: a raw cgroup again, and forgotten.
+        let targets = resolver.targets(&Snapshot::default());
+        assert_eq!(targets[0].source(), "raw");
+        assert!(resolver.resolved.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn raw_globs_find_cgroups_in_every_tree() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in [
+            "memory/system.slice/cron.service",
+            "memory/system.slice/ssh.service",
+            "pids/system.slice/cron.service",
+            "pids/system.slice/only-pids.service",
+            "pids/system.slice/user.slice",
+        ] {
+            fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let hierarchy = Hierarchy::discover(root.path(), None);
+        let found = raw_cgroups(&hierarchy, &["/system.slice/*.service".to_owned()]);
+        assert_eq!(
+            found,
+            vec![
+                "/system.slice/cron.service",
+                "/system.slice/only-pids.service",
+                "/system.slice/ssh.service"
+            ]
+        );
+        assert!(validate_raw_glob("/docker/*").is_ok());
+        assert!(validate_raw_glob("docker/*").is_err());
+        assert!(validate_raw_glob("/[").is_err());
+    }
+}
