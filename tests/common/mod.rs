@@ -97,8 +97,8 @@ impl EngineLock {
     }
 }
 
-/// The containers of one test: created with its label, all removed when dropped (and
-/// any left over from an earlier, interrupted run removed at the start).
+/// The containers (and networks) of one test: created with its label, all removed when
+/// dropped (and any left over from an earlier, interrupted run removed at the start).
 pub struct Containers {
     pub label: String,
     // Dropped after the containers are removed (fields drop after `Drop::drop`).
@@ -140,11 +140,22 @@ impl Containers {
         docker(&full)
     }
 
+    /// `docker network create` with this test's label; the network is removed with the
+    /// containers.
+    pub fn network(&self, name: &str) -> String {
+        docker(&["network", "create", "--label", &self.label, name])
+    }
+
     pub fn remove_all(&self) {
         let filter = format!("label={}", self.label);
         let ids = docker(&["ps", "-aq", "--filter", &filter]);
         for id in ids.split_whitespace() {
             let _ = docker_result(&["rm", "-f", "-v", id]);
+        }
+        // After the containers: the engine refuses to remove a network still in use.
+        let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+        for id in networks.split_whitespace() {
+            let _ = docker_result(&["network", "rm", id]);
         }
     }
 }
