@@ -6,27 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Containers, Exporter, Scrape, docker, docker_result, wait_for};
+use common::{Containers, Exporter, Scrape, docker, wait_for};
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-/// A bridge network of the test's own, removed when dropped.
-struct Network(String);
-
-impl Network {
-    fn create(name: &str) -> Network {
-        let _ = docker_result(&["network", "rm", name]);
-        let label = format!("{}=network", common::TEST_LABEL);
-        docker(&["network", "create", "--label", &label, name]);
-        Network(name.to_owned())
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        let _ = docker_result(&["network", "rm", &self.0]);
-    }
-}
 
 fn ip_of(container: &str, network: &str) -> String {
     let template = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
@@ -45,16 +27,18 @@ fn traffic(scrape: &Scrape, name: &str, cgroup: &str) -> f64 {
 #[test]
 fn traffic_between_two_containers_shows_on_both_sides_and_shared_namespaces_have_none() {
     let containers = Containers::new("network");
-    let network = Network::create(&format!("stevedore-test-net-{}", std::process::id()));
+    // Removed with the containers, after them.
+    let network = format!("stevedore-test-net-{}", std::process::id());
+    containers.network(&network);
     let server = containers.run(&[
         "--network",
-        &network.0,
+        &network,
         common::IMAGE,
         "sh",
         "-c",
         "mkdir /www && dd if=/dev/zero of=/www/blob bs=1024 count=4096 2>/dev/null && httpd -f -p 8080 -h /www",
     ]);
-    let client = containers.run(&["--network", &network.0, common::IMAGE, "sleep", "600"]);
+    let client = containers.run(&["--network", &network, common::IMAGE, "sleep", "600"]);
     let sidecar = containers.run(&[
         "--network",
         &format!("container:{server}"),
@@ -83,7 +67,7 @@ fn traffic_between_two_containers_shows_on_both_sides_and_shared_namespaces_have
         .then_some(scrape)
     });
 
-    let url = format!("http://{}:8080/blob", ip_of(&server, &network.0));
+    let url = format!("http://{}:8080/blob", ip_of(&server, &network));
     docker(&["exec", &client, "wget", "-q", "-O", "/dev/null", &url]);
     let after = exporter.scrape();
     let sent = 4.0 * MIB;

@@ -294,6 +294,139 @@ fn every_reading_on_a_real_cgroup_v2_kernel() {
     assert_eq!(value(&d, "container_spec_pids_limit"), 20.0);
     assert!(value(&d, "container_memory_failcnt") >= 1.0);
 
+    // The OOM victim's limit was hit: memory.events max, as cAdvisor's events_max.
+    let hit = between(
+        &d,
+        "container_memory_events_max_total",
+        "memory.events",
+        "max",
+        1.0,
+    );
+    assert!(hit >= 1.0);
+    between(
+        &d,
+        "container_memory_events_high_total",
+        "memory.events",
+        "high",
+        1.0,
+    );
+
+    // The v2 memory.stat families, where this kernel has the key.
+    for (name, key) in [
+        ("container_memory_pgscan_total", "pgscan"),
+        ("container_memory_pgsteal_total", "pgsteal"),
+        (
+            "container_memory_workingset_refault_anon_total",
+            "workingset_refault_anon",
+        ),
+        (
+            "container_memory_workingset_refault_file_total",
+            "workingset_refault_file",
+        ),
+    ] {
+        between(&b, name, "memory.stat", key, 1.0);
+    }
+    let stat_has = |dir: &str, key: &str| {
+        after[&format!("{dir}/memory.stat")]
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(key))
+    };
+    for (name, key) in [
+        ("container_memory_total_active_file_bytes", "active_file"),
+        (
+            "container_memory_total_inactive_file_bytes",
+            "inactive_file",
+        ),
+        ("container_memory_file_dirty_bytes", "file_dirty"),
+        ("container_memory_file_writeback_bytes", "file_writeback"),
+        ("container_memory_kernel_usage", "kernel"),
+    ] {
+        assert_eq!(
+            scrape.value(name, &[("id", &id(&b))]).is_some(),
+            stat_has(&b, key),
+            "{name}: present exactly where memory.stat has {key}"
+        );
+    }
+    for (failure_type, key) in [("pgfault", "pgfault"), ("pgmajfault", "pgmajfault")] {
+        for scope in ["container", "hierarchy"] {
+            let read = scrape.expect(
+                "container_memory_failures_total",
+                &[
+                    ("id", &id(&b)),
+                    ("failure_type", failure_type),
+                    ("scope", scope),
+                ],
+            );
+            let path = format!("{b}/memory.stat");
+            let (low, high) = (file_key(&before, &path, key), file_key(&after, &path, key));
+            assert!(
+                low <= read && read <= high,
+                "{failure_type} {scope}: {read}"
+            );
+        }
+    }
+    let written_op = scrape.expect(
+        "container_blkio_device_usage_total",
+        &[
+            ("id", &id(&c)),
+            ("device", "/dev/vda"),
+            ("operation", "Write"),
+        ],
+    );
+    assert_eq!(written_op, written);
+
+    // The root: the host's totals, derived as runc and cAdvisor do where v2 has no file.
+    let root_cpu = scrape.expect(
+        "container_cpu_usage_seconds_total",
+        &[("id", "/"), ("cpu", "total")],
+    );
+    let root_stat = "/sys/fs/cgroup/cpu.stat";
+    assert!(
+        file_key(&before, root_stat, "usage_usec") / 1e6 <= root_cpu
+            && root_cpu <= file_key(&after, root_stat, "usage_usec") / 1e6,
+        "the root's CPU {root_cpu} s is read from its cpu.stat"
+    );
+    assert!(root_cpu >= used, "the root counts the burner's {used} s");
+    assert!(
+        !before.contains_key("/sys/fs/cgroup/memory.current"),
+        "this kernel's root has no memory.current"
+    );
+    let root_usage = scrape.expect("container_memory_usage_bytes", &[("id", "/")]);
+    assert!(
+        root_usage >= value(&b, "container_memory_usage_bytes"),
+        "the root's memory ({root_usage}) holds the memory holder's"
+    );
+    assert!(
+        scrape
+            .value("container_memory_working_set_bytes", &[("id", "/")])
+            .unwrap()
+            <= root_usage
+    );
+    assert!(
+        scrape.expect(
+            "container_fs_writes_bytes_total",
+            &[("id", "/"), ("device", "/dev/vda")]
+        ) >= written
+    );
+    assert_eq!(
+        scrape.expect("stevedore_scrape_targets", &[("source", "root")]),
+        1.0
+    );
+    let vm = log
+        .lines()
+        .find_map(|line| line.strip_prefix("=== INFO cpus "))
+        .expect("the VM reports its CPUs and memory");
+    let words: Vec<&str> = vm.split_whitespace().collect();
+    assert_eq!(
+        scrape.expect("machine_cpu_cores", &[]),
+        words[0].parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        scrape.expect("machine_memory_bytes", &[]),
+        words[2].parse::<f64>().unwrap() * 1024.0,
+        "MemTotal of {vm:?}"
+    );
+
     for dir in [&a, &b, &c, &d] {
         assert!(value(dir, "container_pids_current") >= 1.0);
         for resource in ["cpu", "memory", "io"] {
