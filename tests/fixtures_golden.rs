@@ -12,9 +12,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const NON_DETERMINISTIC: [&str; 4] = [
+const NON_DETERMINISTIC: [&str; 5] = [
     "process_",
     "stevedore_scrape_collector_duration_seconds",
+    "stevedore_disk_refresh_duration_seconds",
     "container_last_seen",
     "stevedore_build_info",
 ];

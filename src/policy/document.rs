@@ -324,7 +324,7 @@ impl Reader {
 
     fn limits(&mut self, node: &MarkedYaml) -> Vec<Spanned<Setting>> {
         let mut limits = Vec::new();
-        for (key, _, value) in self.mapping(node, "`limits`", &Resource::KEYS) {
+        for (key, _, value) in self.mapping(node, "`limits`", &Resource::keys()) {
             let at = position(value);
             let throttle = Throttle::ALL
                 .into_iter()
@@ -395,20 +395,8 @@ fn label_match(text: &str) -> Result<LabelMatch, String> {
 }
 
 fn setting(key: &str, node: &MarkedYaml) -> Result<Setting, String> {
-    let resource = match key {
-        "memory" => Resource::Memory,
-        "memory-reservation" => Resource::MemoryReservation,
-        "memory-swap" => Resource::MemorySwap,
-        "cpus" => Resource::Cpus,
-        "cpu-shares" => Resource::CpuShares,
-        "cpu-period" => Resource::CpuPeriod,
-        "cpu-quota" => Resource::CpuQuota,
-        "cpuset-cpus" => Resource::CpusetCpus,
-        "cpuset-mems" => Resource::CpusetMems,
-        "pids-limit" => Resource::PidsLimit,
-        "blkio-weight" => Resource::BlkioWeight,
-        other => unreachable!("{other} is checked against Resource::KEYS"),
-    };
+    let resource = Resource::from_key(key)
+        .unwrap_or_else(|| unreachable!("{key} is checked against Resource::keys()"));
     let text = scalar_text(node).ok_or_else(|| format!("`{key}` takes a single value"))?;
     let value = match resource {
         Resource::Memory | Resource::MemoryReservation => {

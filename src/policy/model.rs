@@ -145,39 +145,47 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// The keys a rule's `limits:` may hold (device limits take a list of `path:rate`).
-    pub const KEYS: [&'static str; 15] = [
-        "memory",
-        "memory-reservation",
-        "memory-swap",
-        "cpus",
-        "cpu-shares",
-        "cpu-period",
-        "cpu-quota",
-        "cpuset-cpus",
-        "cpuset-mems",
-        "pids-limit",
-        "blkio-weight",
-        "device-read-bps",
-        "device-write-bps",
-        "device-read-iops",
-        "device-write-iops",
+    /// Each limit but device limits, with its policy key (Docker's flag name): the one
+    /// table both directions read.
+    const KEYED: [(Resource, &'static str); 11] = [
+        (Resource::Memory, "memory"),
+        (Resource::MemoryReservation, "memory-reservation"),
+        (Resource::MemorySwap, "memory-swap"),
+        (Resource::Cpus, "cpus"),
+        (Resource::CpuShares, "cpu-shares"),
+        (Resource::CpuPeriod, "cpu-period"),
+        (Resource::CpuQuota, "cpu-quota"),
+        (Resource::CpusetCpus, "cpuset-cpus"),
+        (Resource::CpusetMems, "cpuset-mems"),
+        (Resource::PidsLimit, "pids-limit"),
+        (Resource::BlkioWeight, "blkio-weight"),
     ];
+
+    /// The keys a rule's `limits:` may hold (device limits take a list of `path:rate`).
+    pub fn keys() -> Vec<&'static str> {
+        Resource::KEYED
+            .iter()
+            .map(|(_, key)| *key)
+            .chain(Throttle::ALL.iter().map(|throttle| throttle.docker_name()))
+            .collect()
+    }
+
+    /// The limit a key other than a device limit's names.
+    pub fn from_key(key: &str) -> Option<Resource> {
+        Resource::KEYED
+            .iter()
+            .find(|(_, known)| *known == key)
+            .map(|(resource, _)| resource.clone())
+    }
 
     pub fn key(&self) -> &'static str {
         match self {
-            Resource::Memory => "memory",
-            Resource::MemoryReservation => "memory-reservation",
-            Resource::MemorySwap => "memory-swap",
-            Resource::Cpus => "cpus",
-            Resource::CpuShares => "cpu-shares",
-            Resource::CpuPeriod => "cpu-period",
-            Resource::CpuQuota => "cpu-quota",
-            Resource::CpusetCpus => "cpuset-cpus",
-            Resource::CpusetMems => "cpuset-mems",
-            Resource::PidsLimit => "pids-limit",
-            Resource::BlkioWeight => "blkio-weight",
             Resource::Device(throttle, _) => throttle.docker_name(),
+            scalar => Resource::KEYED
+                .iter()
+                .find(|(resource, _)| resource == scalar)
+                .map(|(_, key)| *key)
+                .expect("every limit but device limits is in Resource::KEYED"),
         }
     }
 
@@ -299,6 +307,20 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_key_names_one_limit_and_back() {
+        let keys = Resource::keys();
+        assert_eq!(keys.len(), 15);
+        for key in keys {
+            match Resource::from_key(key) {
+                Some(resource) => assert_eq!(resource.key(), key),
+                None => assert!(key.starts_with("device-"), "{key}"),
+            }
+        }
+        assert_eq!(Resource::from_key("memory"), Some(Resource::Memory));
+        assert_eq!(Resource::from_key("memroy"), None);
+    }
+
     use super::*;
 
     fn spanned<T>(value: T) -> Spanned<T> {
