@@ -1,148 +1,385 @@
-//! Scrape cost per container, against the cost of merely reading the same files.
+//! What one scrape costs against the floor: reading the very files it reads, and nothing
+//! else, in the same run.
 //!
-//! Builds a cgroup tree of N containers from the fixture trees (v1 and v2), then prints:
-//! the time to collect all of them, the time to read every one of their files without
-//! parsing (the baseline, measured in the same run), the ratio of the two, and the time to
-//! encode the result. Run with `cargo bench --bench scrape`.
+//! Creates N real cgroups (N = 100, 1,000, 10,000; `STEVEDORE_BENCH_SIZES=100,1000` to
+//! choose) under a parent of its own in every mounted controller tree, puts a sleeping
+//! process in one of every hundred, runs the real exporter over them with `--cgroup.raw`,
+//! records with `strace` the files one scrape opens, and prints per N:
+//! - the floor: those files opened, read and closed by one thread of this process;
+//! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and wall per
+//!   scrape (median, as Prometheus sees it, HTTP and encoding included), and the ratios;
+//! - series, bytes, the exporter's peak RSS, and the files it tried that were not there.
+//!
+//! Needs root (it writes cgroupfs) and `strace`. Run with `cargo bench --bench scrape`;
+//! extra exporter flags in `STEVEDORE_BENCH_ARGS` (space-separated).
 
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use stevedore::cgroup::Hierarchy;
-use stevedore::docker::Inventory;
-use stevedore::metrics::{self, Format};
-use stevedore::scrape::{ScrapeConfig, Scraper};
-use stevedore::target::{Resolver, TargetConfig};
+const CGROUPFS: &str = "/sys/fs/cgroup";
 
-const CONTAINERS: usize = 500;
-const ROUNDS: usize = 20;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+/// The controller trees to create cgroups in: every mounted tree but the named-only ones.
+fn trees() -> Vec<PathBuf> {
+    let mut trees = Vec::new();
+    let mut seen = Vec::new();
+    for entry in fs::read_dir(CGROUPFS).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "systemd" || name == "cpuset" {
+            continue; // systemd's own tree; cpuset needs cpus and mems set before use
+        }
+        // `cpu` and `cpuacct` are often links to one `cpu,cpuacct` tree.
+        let real = fs::canonicalize(&path).unwrap();
+        if real.is_dir() && !seen.contains(&real) {
+            seen.push(real);
+            trees.push(path);
         }
     }
+    if trees.is_empty() || !Path::new(CGROUPFS).join("cgroup.controllers").exists() {
+        return trees;
+    }
+    // A pure v2 host: the one tree.
+    vec![PathBuf::from(CGROUPFS)]
 }
 
-/// A tree with `CONTAINERS` copies of one fixture container; returns every file path.
-fn build_tree(fixture: &str, container: &str, controllers: &[&str], root: &Path) -> Vec<PathBuf> {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(fixture)
-        .join("cgroup");
-    if source.join("cgroup.controllers").exists() {
-        std::fs::copy(
-            source.join("cgroup.controllers"),
-            root.join("cgroup.controllers"),
-        )
-        .unwrap();
-    }
-    let mut files = Vec::new();
-    for n in 0..CONTAINERS {
-        let id = format!("{n:064x}");
-        for controller in controllers {
-            let from = source.join(controller).join("docker").join(container);
-            let to = root.join(controller).join("docker").join(&id);
-            copy_dir(&from, &to);
-            for entry in std::fs::read_dir(&to).unwrap() {
-                files.push(entry.unwrap().path());
+/// N cgroups under `/<parent>` in every tree, some with a process in them.
+struct Cgroups {
+    parent: String,
+    trees: Vec<PathBuf>,
+    count: usize,
+    sleepers: Vec<Child>,
+}
+
+impl Cgroups {
+    fn create(count: usize) -> Cgroups {
+        let parent = format!("stevedore-bench-{}", std::process::id());
+        let trees = trees();
+        for tree in &trees {
+            for n in 0..count {
+                fs::create_dir_all(tree.join(&parent).join(format!("c{n:05}"))).unwrap();
             }
         }
-    }
-    files
-}
-
-fn measure(label: &str, fixture: &str, container: &str, controllers: &[&str]) {
-    let root = tempfile::tempdir().unwrap();
-    let files = build_tree(fixture, container, controllers, root.path());
-    let hierarchy = Arc::new(Hierarchy::discover(root.path(), None));
-    // The cgroup collectors: what the fixture files feed.
-    let collectors = ["cpu", "memory", "blkio", "pids", "pressure"]
-        .iter()
-        .filter_map(|name| stevedore::collector::by_name(name))
-        .collect();
-    let scraper = Arc::new(Scraper::new(
-        ScrapeConfig {
-            hierarchy: Arc::clone(&hierarchy),
-            procfs: root.path().join("proc"),
-            collectors,
-            policy: None,
-            disk: None,
-        },
-        Arc::new(Inventory::default()),
-        Arc::new(Resolver::new(TargetConfig {
-            hierarchy,
-            procfs: root.path().join("proc"),
-            label_allowlist: Vec::new(),
-            raw_globs: vec!["/docker/*".to_owned()],
-            root: false,
-        })),
-    ));
-    // Warm the page cache and the allocator.
-    let exposition = scraper.collect();
-    let series = exposition.sample_count();
-
-    let started = Instant::now();
-    for _ in 0..ROUNDS {
-        for file in &files {
-            std::hint::black_box(std::fs::read_to_string(file).unwrap());
+        let mut sleepers = Vec::new();
+        for n in (0..count).step_by(100) {
+            let sleeper = Command::new("sleep").arg("600").spawn().unwrap();
+            for tree in &trees {
+                let procs = tree
+                    .join(&parent)
+                    .join(format!("c{n:05}"))
+                    .join("cgroup.procs");
+                fs::write(procs, sleeper.id().to_string()).unwrap();
+            }
+            sleepers.push(sleeper);
+        }
+        Cgroups {
+            parent,
+            trees,
+            count,
+            sleepers,
         }
     }
-    let read_only = started.elapsed().as_secs_f64() / ROUNDS as f64;
+}
 
-    let started = Instant::now();
-    let mut exposition = None;
-    for _ in 0..ROUNDS {
-        exposition = Some(scraper.collect());
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for sleeper in &mut self.sleepers {
+            let _ = sleeper.kill();
+            let _ = sleeper.wait();
+        }
+        for tree in &self.trees {
+            for n in 0..self.count {
+                let _ = fs::remove_dir(tree.join(&self.parent).join(format!("c{n:05}")));
+            }
+            let _ = fs::remove_dir(tree.join(&self.parent));
+        }
     }
-    let collect = started.elapsed().as_secs_f64() / ROUNDS as f64;
+}
 
-    let exposition = Arc::new(exposition.unwrap());
-    let started = Instant::now();
-    let mut bytes = 0;
-    for _ in 0..ROUNDS {
-        bytes = metrics::encode(Arc::clone(&exposition), Format::Text).len();
+struct Exporter {
+    child: Child,
+    url: String,
+}
+
+impl Exporter {
+    fn start(parent: &str) -> Exporter {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let extra = std::env::var("STEVEDORE_BENCH_ARGS").unwrap_or_default();
+        let child = Command::new(env!("CARGO_BIN_EXE_stevedore"))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--cgroup.raw=/{parent}/*"))
+            .arg("--docker.host=unix:///nonexistent/docker.sock")
+            .arg("--log.level=error")
+            .args(extra.split_whitespace())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let exporter = Exporter {
+            child,
+            url: format!("http://127.0.0.1:{port}/metrics"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ureq::get(&exporter.url).call().is_err() {
+            assert!(Instant::now() < deadline, "the exporter did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        exporter
     }
-    let encode = started.elapsed().as_secs_f64() / ROUNDS as f64;
 
-    let per_container = |seconds: f64| seconds / CONTAINERS as f64 * 1e6;
+    fn scrape(&self) -> String {
+        ureq::get(&self.url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// User plus system CPU of the whole process, dead threads included, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            / 1024.0
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one scrape opened: the files read, the opens that failed, and the system calls.
+struct Trace {
+    files: Vec<PathBuf>,
+    failed_opens: usize,
+    syscalls: usize,
+}
+
+fn trace_one_scrape(exporter: &Exporter) -> Trace {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut strace = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(log.path())
+        .args(["-p", &exporter.child.id().to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace must be installed");
+    // strace prints nothing when attached; a scrape that lands in the log says it is.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        exporter.scrape();
+        let text = fs::read_to_string(log.path()).unwrap_or_default();
+        if text.contains("openat(") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "strace did not attach");
+    }
+    let attached = fs::read_to_string(log.path()).unwrap().len();
+    exporter.scrape();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
+    strace.wait().unwrap();
+    let text = fs::read_to_string(log.path()).unwrap();
+    let one = &text[attached..];
+    let mut trace = Trace {
+        files: Vec::new(),
+        failed_opens: 0,
+        syscalls: 0,
+    };
+    for line in one.lines() {
+        // `<pid> syscall(args) = result`; resumed calls are counted once.
+        if line.contains(" resumed>") || line.contains("+++") || line.contains("---") {
+            continue;
+        }
+        trace.syscalls += 1;
+        let Some(open) = line.split_once("openat(AT_FDCWD, \"") else {
+            continue;
+        };
+        let path = open.1.split('"').next().unwrap();
+        if !(path.starts_with(CGROUPFS) || path.starts_with("/proc")) {
+            continue;
+        }
+        if line.contains("= -1 ") {
+            trace.failed_opens += 1;
+        } else {
+            trace.files.push(PathBuf::from(path));
+        }
+    }
+    trace
+}
+
+/// The floor: open, read and close each file, one thread, into one buffer.
+fn floor(files: &[PathBuf]) -> (f64, f64) {
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut read_all = || {
+        for path in files {
+            // A file that went away since the trace (a process exited) is skipped.
+            if let Ok(mut file) = fs::File::open(path) {
+                while let Ok(n) = file.read(&mut buffer) {
+                    if n == 0 || n < buffer.len() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    read_all();
+    let rounds = 9;
+    let mut walls = Vec::new();
+    let cpu_before = thread_cpu_seconds();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        read_all();
+        walls.push(started.elapsed().as_secs_f64());
+    }
+    let cpu = (thread_cpu_seconds() - cpu_before) / rounds as f64;
+    (cpu, median(walls))
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    time.tv_sec as f64 + time.tv_nsec as f64 * 1e-9
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn measure(count: usize) {
+    let cgroups = Cgroups::create(count);
+    let exporter = Exporter::start(&cgroups.parent);
+    for _ in 0..3 {
+        exporter.scrape();
+    }
+    let trace = trace_one_scrape(&exporter);
+    let (floor_cpu, floor_wall) = floor(&trace.files);
+
+    // Enough scrapes for about two seconds of CPU: the process' CPU time is counted in
+    // clock ticks.
+    let started = Instant::now();
+    let body = exporter.scrape();
+    let rounds = ((2.0 / started.elapsed().as_secs_f64()) as usize).clamp(7, 400);
+    let mut walls = Vec::new();
+    let cpu_before = exporter.cpu_seconds();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        exporter.scrape();
+        walls.push(started.elapsed().as_secs_f64());
+    }
+    let cpu = (exporter.cpu_seconds() - cpu_before) / rounds as f64;
+    let wall = median(walls);
+    let series = body
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .count();
     println!(
-        "{label}: {CONTAINERS} containers, {} files each, {series} series, {bytes} bytes",
-        files.len() / CONTAINERS
-    );
-    println!(
-        "  collect       {:8.2} ms  ({:6.1} µs per container)",
-        collect * 1e3,
-        per_container(collect)
-    );
-    println!(
-        "  read files    {:8.2} ms  ({:6.1} µs per container)  baseline: every file read, nothing parsed",
-        read_only * 1e3,
-        per_container(read_only)
-    );
-    println!("  ratio collect / read-only: {:.2}", collect / read_only);
-    println!(
-        "  encode text   {:8.2} ms  ({:.2} µs per series)",
-        encode * 1e3,
-        encode / series as f64 * 1e6
+        "{count:>6} {:>6} {:>5} {:>6.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        trace.files.len(),
+        trace.failed_opens,
+        trace.syscalls as f64 / trace.files.len().max(1) as f64,
+        floor_cpu * 1e3,
+        floor_wall * 1e3,
+        cpu * 1e3,
+        wall * 1e3,
+        cpu / floor_cpu,
+        wall / floor_wall,
+        series,
+        body.len() as f64 / 1e6,
+        exporter.peak_rss_mb(),
+        rounds,
     );
 }
 
 fn main() {
-    measure(
-        "cgroup v1",
-        "v1-cgroupfs",
-        "1111111111111111111111111111111111111111111111111111111111111111",
-        &["cpu,cpuacct", "cpuset", "memory", "blkio", "pids"],
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("the scrape benchmark creates cgroups: run it as root");
+        std::process::exit(1);
+    }
+    let sizes: Vec<usize> = std::env::var("STEVEDORE_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1000,10000".to_owned())
+        .split(',')
+        .map(|size| size.trim().parse().expect("STEVEDORE_BENCH_SIZES: numbers"))
+        .collect();
+    println!(
+        "cgroup trees: {}; CPUs: {}",
+        trees()
+            .iter()
+            .map(|tree| tree.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    measure(
-        "cgroup v2",
-        "v2-cgroupfs",
-        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
-        &[""],
+    println!(
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "N",
+        "files",
+        "miss",
+        "calls",
+        "floor.cpu",
+        "floor.wall",
+        "cpu(ms)",
+        "wall(ms)",
+        "cpu/f",
+        "wall/f",
+        "series",
+        "MB",
+        "RSS",
+        "runs"
     );
+    println!(
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "",
+        "opened",
+        "",
+        "/file",
+        "(ms)",
+        "(ms)",
+        "/scrape",
+        "median",
+        "",
+        "",
+        "",
+        "body",
+        "MB",
+        ""
+    );
+    for count in sizes {
+        measure(count);
+    }
 }

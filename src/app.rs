@@ -86,6 +86,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
             collectors,
             policy: policy.clone(),
             disk: disk.clone(),
+            parallelism: cli.scrape_parallelism,
         },
         Arc::clone(&inventory),
         Arc::clone(&targets),

@@ -96,6 +96,17 @@ pub struct Cli {
     #[arg(long = "cgroup.raw", value_name = "GLOB", global = true)]
     pub raw_cgroups: Vec<String>,
 
+    /// Threads reading targets at once during a scrape (default: the CPUs this process may
+    /// use). A scrape of few targets reads them on one thread whatever this says.
+    #[arg(
+        long = "scrape.parallelism",
+        value_name = "THREADS",
+        default_value_t = available_cpus(),
+        value_parser = parse_parallelism,
+        global = true
+    )]
+    pub scrape_parallelism: usize,
+
     /// Only log messages at or above this level.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
@@ -253,6 +264,18 @@ impl Cli {
     }
 }
 
+/// The CPUs this process may run on (its affinity and cgroup quota included).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |cpus| cpus.get())
+}
+
+fn parse_parallelism(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(threads @ 1..=1024) => Ok(threads),
+        _ => Err(format!("{text:?}: a number of threads from 1 to 1024")),
+    }
+}
+
 /// The glob patterns of an allowlist flag.
 pub fn label_patterns(flag: &str, globs: &[String]) -> Result<Vec<glob::Pattern>, String> {
     globs
@@ -376,6 +399,10 @@ mod tests {
         );
         assert!(defaults.root_cgroup);
         assert_eq!(defaults.disk_refresh_interval, Duration::from_secs(60));
+        assert_eq!(defaults.scrape_parallelism, available_cpus());
+        let one = try_parse_from(["stevedore", "--scrape.parallelism=1"]).unwrap();
+        assert_eq!(one.scrape_parallelism, 1);
+        assert!(try_parse_from(["stevedore", "--scrape.parallelism=0"]).is_err());
         let off = try_parse_from([
             "stevedore",
             "--cgroup.root=false",

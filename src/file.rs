@@ -51,18 +51,85 @@ pub fn write_line(path: &Path, line: &str) -> Result<(), FileError> {
         })
 }
 
+/// Why a file gave no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absent {
+    /// ENOENT: there is no such file (this kernel or layout lacks it), or its directory is
+    /// gone.
+    NotFound,
+    /// ENODEV: the file's cgroup is being removed.
+    Removed,
+}
+
+/// Reads a kernel file into this thread's buffer and hands the text to `parse`.
+///
+/// One `open`, one `read`, one `close` for files that fit the buffer: procfs, sysfs and
+/// cgroupfs produce a file's whole text on the first read when the buffer has room (their
+/// `seq_file` reads stop short only at the end), and so does a regular file, so a short
+/// read is the end. The buffer is kept by the thread and only grows, so reading allocates
+/// nothing after the first files.
+pub fn read_with<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Result<T, Absent>, FileError> {
+    use std::cell::RefCell;
+    use std::io::Read;
+
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 16 * 1024]);
+    }
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) => return absent(path, error).map(Err),
+    };
+    BUFFER.with_borrow_mut(|buffer| {
+        let mut filled = 0;
+        loop {
+            if filled == buffer.len() {
+                buffer.resize(buffer.len() * 2, 0);
+            }
+            let room = buffer.len() - filled;
+            match file.read(&mut buffer[filled..]) {
+                Ok(read) => {
+                    filled += read;
+                    if read < room {
+                        break;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return absent(path, error).map(Err),
+            }
+        }
+        let text = std::str::from_utf8(&buffer[..filled]).map_err(|_| FileError::Parse {
+            path: path.to_owned(),
+            source: ParseError("the file is not UTF-8 text".to_owned()),
+        })?;
+        parse(text).map(Ok).map_err(|source| FileError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// A missing file is no data; any other failure is an error naming it.
+fn absent(path: &Path, error: io::Error) -> Result<Absent, FileError> {
+    if error.kind() == io::ErrorKind::NotFound {
+        Ok(Absent::NotFound)
+    } else if error.raw_os_error() == Some(libc::ENODEV) {
+        Ok(Absent::Removed)
+    } else {
+        Err(FileError::Read {
+            path: path.to_owned(),
+            source: error,
+        })
+    }
+}
+
 /// The text of a kernel file, or `None` when the file is not there: this kernel does not
 /// have it, the controller is not enabled, or the cgroup was removed while we read it
 /// (the kernel answers ENODEV for files of a cgroup that is being destroyed).
 pub fn read_text(path: &Path) -> Result<Option<String>, FileError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if is_gone(&error) => Ok(None),
-        Err(source) => Err(FileError::Read {
-            path: path.to_owned(),
-            source,
-        }),
-    }
+    read_parsed(path, |text| Ok(text.to_owned()))
 }
 
 /// Reads `path` and parses it with `parse`; `Ok(None)` when the file is missing.
@@ -70,17 +137,7 @@ pub fn read_parsed<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<Option<T>, FileError> {
-    let Some(text) = read_text(path)? else {
-        return Ok(None);
-    };
-    parse(&text).map(Some).map_err(|source| FileError::Parse {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn is_gone(error: &io::Error) -> bool {
-    error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(libc::ENODEV)
+    Ok(read_with(path, parse)?.ok())
 }
 
 #[cfg(test)]
@@ -102,6 +159,23 @@ mod tests {
         std::fs::write(&garbled, "lots\n").unwrap();
         let error = read_parsed(&garbled, parse::single_u64).unwrap_err();
         assert!(error.to_string().contains("pids.current"), "{error}");
+    }
+
+    #[test]
+    fn files_larger_than_the_buffer_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("memory.numa_stat");
+        let text: String = (0..20_000).map(|n| format!("key{n} {n}\n")).collect();
+        std::fs::write(&big, &text).unwrap();
+        assert_eq!(read_text(&big).unwrap().unwrap(), text);
+        // And a small one after it, from the same (grown) buffer.
+        let small = dir.path().join("pids.current");
+        std::fs::write(&small, "7\n").unwrap();
+        assert_eq!(read_text(&small).unwrap().as_deref(), Some("7\n"));
+        assert_eq!(
+            read_with(&dir.path().join("nonesuch"), |_| Ok(())).unwrap(),
+            Err(Absent::NotFound)
+        );
     }
 
     #[test]

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
-use crate::cgroup::{Cgroup, Hierarchy};
+use crate::cgroup::{Cgroup, FileError, Hierarchy};
 use crate::collector::exporter::{COLLECTOR_DURATION, COLLECTOR_SUCCESS, TARGETS};
 use crate::collector::{Collector, Read, ScrapeContext, TargetContext};
 use crate::devices::DeviceNames;
@@ -30,6 +31,21 @@ pub struct ScrapeConfig {
     pub policy: Option<Arc<PolicyState>>,
     /// The background walker of writable layers, when the disk collector is on.
     pub disk: Option<Arc<DiskUsage>>,
+    /// Threads reading targets at once (`--scrape.parallelism`).
+    pub parallelism: usize,
+}
+
+/// Targets a reading thread takes at a time. Fewer targets than this per thread are read
+/// on the scrape's own thread: starting threads would cost more than it saves.
+const TARGETS_PER_TAKE: usize = 16;
+
+/// What reading one target gave.
+struct TargetReading {
+    index: usize,
+    samples: TargetSamples,
+    errors: Vec<(usize, FileError)>,
+    /// Seconds per collector, in `collectors` order.
+    durations: Vec<f64>,
 }
 
 /// What a collection gives: the metrics, or why there are none (a bug: a panic).
@@ -116,6 +132,11 @@ impl Scraper {
             now_seconds,
         };
 
+        self.config
+            .hierarchy
+            .missing
+            .forget_if_stale(snapshot.generation, Instant::now());
+
         let mut exposition = Exposition::default();
         // Sample target `i` is `targets[i]`: per-scrape collectors refer to targets so.
         for target in &targets {
@@ -125,39 +146,18 @@ impl Scraper {
         let mut durations = vec![0.0f64; collectors.len()];
         let mut failed = vec![false; collectors.len()];
         let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
-        for (index, target) in targets.iter().enumerate() {
-            let Some(path) = &target.cgroup else {
-                continue;
-            };
-            let target_context = TargetContext {
-                target,
-                cgroup: Cgroup::new(&self.config.hierarchy, path),
-                scrape: &context,
-            };
-            let mut samples = TargetSamples::default();
-            let mut errors = Vec::new();
-            for (position, collector) in collectors.iter().enumerate() {
-                let Read::PerTarget(read) = collector.read else {
-                    continue;
-                };
-                let started = Instant::now();
-                if let Err(error) = read(&target_context, &mut samples) {
-                    errors.push((position, error));
-                }
-                durations[position] += started.elapsed().as_secs_f64();
+        for reading in self.read_targets(&context) {
+            let target = &targets[reading.index];
+            for (position, seconds) in reading.durations.iter().enumerate() {
+                durations[position] += seconds;
             }
-            // A container removed while we read it leaves partial data, and maybe errors
-            // from files that went away: drop it whole.
-            if !target_context.cgroup.exists() {
-                tracing::debug!(cgroup = %path, "cgroup vanished during the scrape; skipped");
-                continue;
-            }
-            for (position, error) in errors {
+            for (position, error) in reading.errors {
                 failed[position] = true;
                 let collector = collectors[position].name;
-                tracing::error!(collector, cgroup = %path, %error, "collector failed");
+                let cgroup = target.cgroup.as_deref().unwrap_or_default();
+                tracing::error!(collector, cgroup, %error, "collector failed");
             }
-            samples.commit(&mut exposition, index);
+            reading.samples.commit(&mut exposition, reading.index);
             *sources.entry(target.source()).or_default() += 1;
         }
         for (position, collector) in collectors.iter().enumerate() {
@@ -182,6 +182,85 @@ impl Scraper {
         }
         exposition
     }
+
+    /// Every target with a cgroup through the per-target collectors, on up to
+    /// `parallelism` threads; the readings of targets whose cgroup went away are left out.
+    fn read_targets(&self, context: &ScrapeContext) -> Vec<TargetReading> {
+        let readable: Vec<usize> = (0..context.targets.len())
+            .filter(|&index| context.targets[index].cgroup.is_some())
+            .collect();
+        let threads = self
+            .config
+            .parallelism
+            .min(readable.len().div_ceil(TARGETS_PER_TAKE))
+            .max(1);
+        let read_some = |next: &AtomicUsize| {
+            let mut readings = Vec::new();
+            loop {
+                let start = next.fetch_add(TARGETS_PER_TAKE, Ordering::Relaxed);
+                let Some(take) = readable.get(start..) else {
+                    break;
+                };
+                for &index in take.iter().take(TARGETS_PER_TAKE) {
+                    readings.extend(self.read_target(context, index));
+                }
+            }
+            readings
+        };
+        let next = AtomicUsize::new(0);
+        let mut readings = if threads == 1 {
+            read_some(&next)
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| scope.spawn(|| read_some(&next)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|worker| worker.join().expect("a target reader panicked"))
+                    .collect()
+            })
+        };
+        readings.sort_unstable_by_key(|reading| reading.index);
+        readings
+    }
+
+    /// One target through every per-target collector; `None` when its cgroup went away
+    /// while it was read (a container removed mid-scrape leaves partial data, and maybe
+    /// errors from files that went: it is dropped whole).
+    fn read_target(&self, context: &ScrapeContext, index: usize) -> Option<TargetReading> {
+        let target = &context.targets[index];
+        let path = target.cgroup.as_deref()?;
+        let target_context = TargetContext {
+            target,
+            cgroup: Cgroup::new(&self.config.hierarchy, path),
+            scrape: context,
+        };
+        let collectors = &self.config.collectors;
+        let mut reading = TargetReading {
+            index,
+            samples: TargetSamples::default(),
+            errors: Vec::new(),
+            durations: vec![0.0; collectors.len()],
+        };
+        for (position, collector) in collectors.iter().enumerate() {
+            let Read::PerTarget(read) = collector.read else {
+                continue;
+            };
+            let started = Instant::now();
+            if let Err(error) = read(&target_context, &mut reading.samples) {
+                reading.errors.push((position, error));
+            }
+            reading.durations[position] = started.elapsed().as_secs_f64();
+        }
+        let vanished = (target_context.cgroup.maybe_gone() || !reading.errors.is_empty())
+            && !target_context.cgroup.exists();
+        if vanished {
+            tracing::debug!(cgroup = %path, "cgroup vanished during the scrape; skipped");
+            return None;
+        }
+        Some(reading)
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +279,7 @@ mod tests {
                 collectors,
                 policy: None,
                 disk: None,
+                parallelism: 2,
             },
             Arc::new(Inventory::default()),
             Arc::new(Resolver::new(target::TargetConfig {
@@ -225,6 +305,13 @@ mod tests {
                 let _ = fs::remove_dir_all(tree.dir_of(cgroup.path).unwrap());
             }
         }
+        // The next file read finds the cgroup gone.
+        let usage = cgroup.read(
+            crate::cgroup::Controller::Memory,
+            "memory.usage_in_bytes",
+            crate::cgroup::parse::single_u64,
+        )?;
+        out.add_some(&TEST_USAGE, usage);
         Ok(())
     }
 
@@ -246,6 +333,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         for dir in ["memory/docker/staying", "memory/docker/vanishing"] {
             fs::create_dir_all(root.path().join(dir)).unwrap();
+            fs::write(root.path().join(dir).join("memory.usage_in_bytes"), "4096\n").unwrap();
         }
         let scraper = raw_scraper(root.path(), vec![&VANISHING]);
         let exposition = scraper.collect();

@@ -312,21 +312,16 @@ pub fn locate_cgroup(
 }
 
 /// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree.
+///
+/// Expanded one path component at a time with `read_dir`, whose entries carry their type:
+/// a scrape of 10,000 raw cgroups lists their parent once per tree instead of asking the
+/// kernel about each of them.
 pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
     let mut paths = std::collections::BTreeSet::new();
     for pattern in patterns {
-        let relative = pattern.trim_start_matches('/');
+        let components: Vec<&str> = pattern.split('/').filter(|part| !part.is_empty()).collect();
         for tree in hierarchy.trees() {
-            let base = glob::Pattern::escape(&tree.dir.to_string_lossy());
-            let full = if relative.is_empty() {
-                base
-            } else {
-                format!("{}/{relative}", base.trim_end_matches('/'))
-            };
-            let Ok(matches) = glob::glob(&full) else {
-                continue;
-            };
-            for dir in matches.filter_map(Result::ok).filter(|dir| dir.is_dir()) {
+            for dir in expand(&tree.dir, &components) {
                 if let Some(path) = tree.path_of(&dir) {
                     paths.insert(path);
                 }
@@ -334,6 +329,41 @@ pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
         }
     }
     paths.into_iter().collect()
+}
+
+/// The directories under `base` matching `components`, each a literal name or a glob of
+/// one component.
+fn expand(base: &Path, components: &[&str]) -> Vec<PathBuf> {
+    let mut found = vec![base.to_owned()];
+    for (position, component) in components.iter().enumerate() {
+        let is_glob = component.contains(['*', '?', '[']);
+        let Ok(pattern) = glob::Pattern::new(component) else {
+            return Vec::new();
+        };
+        let mut next = Vec::new();
+        for dir in &found {
+            if !is_glob {
+                // A literal name is checked by listing its directory at the next step; a
+                // last one, here.
+                let path = dir.join(component);
+                if position + 1 < components.len() || path.is_dir() {
+                    next.push(path);
+                }
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+                if is_dir && pattern.matches(&entry.file_name().to_string_lossy()) {
+                    next.push(entry.path());
+                }
+            }
+        }
+        found = next;
+    }
+    found
 }
 
 /// Checks a `--cgroup.raw` pattern before the exporter starts.
@@ -517,6 +547,15 @@ mod tests {
                 "/system.slice/ssh.service"
             ]
         );
+        assert_eq!(
+            raw_cgroups(&hierarchy, &["/system.slice/cron.service".to_owned()]),
+            ["/system.slice/cron.service"]
+        );
+        assert_eq!(
+            raw_cgroups(&hierarchy, &["/*/c*".to_owned(), "/nonesuch/*".to_owned()]),
+            ["/system.slice/cron.service"]
+        );
+        assert!(raw_cgroups(&hierarchy, &["/system.slice/nonesuch".to_owned()]).is_empty());
         assert!(validate_raw_glob("/docker/*").is_ok());
         assert!(validate_raw_glob("docker/*").is_err());
         assert!(validate_raw_glob("/[").is_err());

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::missing::MissingFiles;
 use super::mountinfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,26 @@ impl MountedTree {
         })
     }
 
+    /// Writes the path of file `name` of cgroup `path` into `out`, reusing its allocation;
+    /// `false` when that cgroup lies outside this tree.
+    pub fn file_path_into(&self, path: &str, name: &str, out: &mut PathBuf) -> bool {
+        let root = self.root.trim_end_matches('/');
+        let Some(relative) = path.strip_prefix(root) else {
+            return false;
+        };
+        if !(relative.is_empty() || relative.starts_with('/')) {
+            return false;
+        }
+        out.as_mut_os_string().clear();
+        out.push(&self.dir);
+        let relative = relative.trim_start_matches('/');
+        if !relative.is_empty() {
+            out.push(relative);
+        }
+        out.push(name);
+        true
+    }
+
     /// The inverse of `dir_of`: the cgroup path of a directory inside this tree.
     pub fn path_of(&self, dir: &Path) -> Option<String> {
         let relative = dir.strip_prefix(&self.dir).ok()?;
@@ -105,6 +126,8 @@ impl MountedTree {
 #[derive(Debug, Clone)]
 pub struct Hierarchy {
     pub mode: Mode,
+    /// Files learnt to be absent, so that scrapes do not try them again.
+    pub missing: MissingFiles,
     /// v1 controllers and their trees (empty in unified mode).
     legacy: Vec<(Controller, MountedTree)>,
     /// The cgroup2 tree: the whole hierarchy in unified mode, the controller-less
@@ -122,6 +145,7 @@ impl Hierarchy {
                 .unwrap_or_else(|| "/".to_owned());
             return Hierarchy {
                 mode: Mode::Unified,
+                missing: MissingFiles::default(),
                 legacy: Vec::new(),
                 unified: Some(MountedTree {
                     dir: root.to_owned(),
@@ -134,6 +158,7 @@ impl Hierarchy {
             .filter(|(legacy, _)| !legacy.is_empty());
         let (legacy, unified) = from_mounts.unwrap_or_else(|| from_directories(root));
         Hierarchy {
+            missing: MissingFiles::default(),
             mode: if unified.is_some() {
                 Mode::Hybrid
             } else {
@@ -154,6 +179,23 @@ impl Hierarchy {
                 .find(|(c, _)| *c == controller)
                 .and_then(|(_, tree)| tree.dir_of(path)),
         }
+    }
+
+    /// The tree holding `controller`'s files, and its index (the key of learnt absences).
+    pub fn tree(&self, controller: Controller) -> Option<(usize, &MountedTree)> {
+        match self.mode {
+            Mode::Unified => self.unified_tree(),
+            Mode::Legacy | Mode::Hybrid => self
+                .legacy
+                .iter()
+                .position(|(c, _)| *c == controller)
+                .map(|index| (index, &self.legacy[index].1)),
+        }
+    }
+
+    /// The cgroup2 tree (hybrid's `unified` mount, or the v2 tree), and its index.
+    pub fn unified_tree(&self) -> Option<(usize, &MountedTree)> {
+        self.unified.as_ref().map(|tree| (self.legacy.len(), tree))
     }
 
     /// The cgroup2 directory of `path` (hybrid's `unified` tree, or the v2 tree).

@@ -21,7 +21,7 @@ pub struct Pressure {
 }
 
 pub fn read(cgroup: &Cgroup) -> Result<Pressure, FileError> {
-    let stall = |name: &str| {
+    let stall = |name: &'static str| {
         cgroup.read_unified(name, |text| {
             let (some, full) = parse::pressure_totals(text)?;
             Ok(Stall {

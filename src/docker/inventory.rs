@@ -31,6 +31,8 @@ pub struct Tracked {
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Changes whenever a container is added, changed or removed.
+    pub generation: u64,
     pub up: bool,
     pub engine: Option<Engine>,
     pub containers: Vec<Tracked>,
@@ -47,6 +49,7 @@ pub struct Inventory {
 
 #[derive(Debug, Default)]
 struct State {
+    generation: u64,
     up: bool,
     engine: Option<Engine>,
     containers: BTreeMap<String, Tracked>,
@@ -59,6 +62,7 @@ impl Inventory {
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state.read().expect("inventory lock");
         Snapshot {
+            generation: state.generation,
             up: state.up,
             engine: state.engine.clone(),
             containers: state
@@ -86,6 +90,7 @@ impl Inventory {
 
     pub fn upsert(&self, tracked: Tracked) {
         let mut state = self.state.write().expect("inventory lock");
+        state.generation += 1;
         state
             .containers
             .insert(tracked.container.id.clone(), tracked);
@@ -93,6 +98,7 @@ impl Inventory {
 
     pub fn remove(&self, id: &str) -> Option<Tracked> {
         let mut state = self.state.write().expect("inventory lock");
+        state.generation += 1;
         state.ooms.remove(id);
         state.containers.remove(id)
     }
@@ -106,6 +112,7 @@ impl Inventory {
     /// Replaces the whole inventory after a full list (a resync).
     pub fn replace_all(&self, containers: Vec<Tracked>) {
         let mut state = self.state.write().expect("inventory lock");
+        state.generation += 1;
         state.containers = containers
             .into_iter()
             .map(|tracked| (tracked.container.id.clone(), tracked))
