@@ -186,7 +186,7 @@ pub async fn scrape_once(cli: Cli) -> Result<String, String> {
             tracing::warn!(waited = ?DISK_WAIT, "writable layers not walked in time; container_fs_* left out");
         }
     }
-    Ok(metrics::encode(exposition, Format::Text))
+    Ok(metrics::encode(&exposition, Format::Text))
 }
 
 /// `policy check FILE`: every problem, or that the file is fine.

@@ -1,20 +1,14 @@
-//! The metric families of one scrape, and their encoding as Prometheus text (0.0.4) or
-//! OpenMetrics through `prometheus-client`.
+//! The samples of one scrape, and their encoding as Prometheus text (0.0.4) or OpenMetrics.
 //!
-//! Families are built fresh for every scrape from what was read, so nothing per container
-//! outlives the scrape and nothing needs cleaning up when a container goes away.
+//! Samples are built fresh for every scrape from what was read, so nothing per container
+//! outlives the scrape and nothing needs cleaning up when a container goes away. Each
+//! target's label set is formatted once, when the target is resolved; encoding writes it
+//! as it is and streams the text out in pieces, so a scrape of 10,000 cgroups never holds
+//! its whole text in memory.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeMetric, LabelSetEncoder,
-};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -85,34 +79,90 @@ impl Value {
             Value::Float(value) => value,
         }
     }
+
+    /// Integers as integers; floats in the shortest form that reads back the same, with
+    /// `.0` on whole numbers, and `NaN`, `+Inf`, `-Inf` as the formats spell them.
+    fn write_to(self, out: &mut String) {
+        let _ = match self {
+            Value::Unsigned(value) => write!(out, "{value}"),
+            Value::Signed(value) => write!(out, "{value}"),
+            Value::Float(value) if value.is_nan() => write!(out, "NaN"),
+            Value::Float(value) if value.is_infinite() => {
+                write!(out, "{}", if value > 0.0 { "+Inf" } else { "-Inf" })
+            }
+            Value::Float(value) => write!(out, "{value:?}"),
+        };
+    }
 }
 
 /// Labels of one sample besides its target's: a fixed key, a value.
 pub type Labels = Vec<(&'static str, String)>;
 
-/// The labels every sample of one target (a container, or a raw cgroup) carries.
-pub type TargetLabels = Arc<Vec<(String, String)>>;
+/// The labels every sample of one target (a container, a raw cgroup, the root) carries,
+/// with their text as the formats write it.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LabelSet {
+    pairs: Vec<(String, String)>,
+    /// `key="value",...`, escaped.
+    text: String,
+}
+
+pub type TargetLabels = Arc<LabelSet>;
+
+impl LabelSet {
+    pub fn new(pairs: Vec<(String, String)>) -> TargetLabels {
+        let mut text = String::new();
+        for (key, value) in &pairs {
+            write_label(&mut text, key, value);
+        }
+        Arc::new(LabelSet { pairs, text })
+    }
+}
+
+impl std::ops::Deref for LabelSet {
+    type Target = [(String, String)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.pairs
+    }
+}
+
+/// Appends `key="value"`, after a comma unless it is the first label.
+fn write_label(out: &mut String, key: &str, value: &str) {
+    if !out.is_empty() && !out.ends_with('{') {
+        out.push(',');
+    }
+    out.push_str(key);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
 
 #[derive(Debug, Clone)]
 pub struct Sample {
+    pub desc: &'static Desc,
     /// Index into `Exposition::targets`; `None` for samples that belong to no target.
-    pub target: Option<usize>,
-    pub labels: Labels,
+    pub target: Option<u32>,
+    pub labels: Box<[(&'static str, String)]>,
     pub value: Value,
 }
 
-#[derive(Debug)]
-pub struct Family {
-    pub desc: &'static Desc,
-    pub samples: Vec<Sample>,
-}
-
-/// Everything one scrape found, ready to encode.
+/// Everything one scrape found, ready to encode: samples in the order they were added,
+/// one chunk per target read, so that committing a target moves its samples rather than
+/// copying them.
 #[derive(Debug, Default)]
 pub struct Exposition {
     pub targets: Vec<TargetLabels>,
-    families: Vec<Family>,
-    by_name: HashMap<&'static str, usize>,
+    chunks: Vec<Vec<Sample>>,
+    /// Whether the last chunk takes samples pushed one by one.
+    last_chunk_open: bool,
 }
 
 impl Exposition {
@@ -129,49 +179,55 @@ impl Exposition {
         labels: Labels,
         value: impl Into<Value>,
     ) {
-        let index = *self.by_name.entry(desc.name).or_insert_with(|| {
-            self.families.push(Family {
-                desc,
-                samples: Vec::new(),
-            });
-            self.families.len() - 1
-        });
-        self.families[index].samples.push(Sample {
-            target,
-            labels,
+        if !self.last_chunk_open {
+            self.chunks.push(Vec::new());
+            self.last_chunk_open = true;
+        }
+        let chunk = self.chunks.last_mut().expect("an open chunk");
+        chunk.push(Sample {
+            desc,
+            target: target.map(target_index),
+            labels: labels.into_boxed_slice(),
             value: value.into(),
         });
     }
 
-    /// Families sorted by name, as other exporters present them.
-    pub fn families(&self) -> Vec<&Family> {
-        let mut families: Vec<&Family> = self.families.iter().collect();
-        families.sort_by_key(|family| family.desc.name);
-        families
+    /// Every sample, in the order added.
+    pub fn samples(&self) -> impl Iterator<Item = &Sample> {
+        self.chunks.iter().flatten()
     }
 
-    pub fn family(&self, name: &str) -> Option<&Family> {
-        self.by_name.get(name).map(|index| &self.families[*index])
+    /// The samples of family `name`, in the order added.
+    pub fn family(&self, name: &str) -> Vec<&Sample> {
+        self.samples()
+            .filter(|sample| sample.desc.name == name)
+            .collect()
     }
 
     pub fn sample_count(&self) -> usize {
-        self.families
-            .iter()
-            .map(|family| family.samples.len())
-            .sum()
+        self.chunks.iter().map(Vec::len).sum()
     }
 }
 
-/// The samples one collector found for one target, before they are committed to the
-/// exposition (a target that vanished during the scrape is dropped whole).
+fn target_index(index: usize) -> u32 {
+    u32::try_from(index).expect("fewer than 2^32 targets")
+}
+
+/// The samples one target gave, before they are committed to the exposition (a target
+/// that vanished during the scrape is dropped whole).
 #[derive(Debug, Default)]
 pub struct TargetSamples {
-    pub samples: Vec<(&'static Desc, Labels, Value)>,
+    samples: Vec<Sample>,
 }
 
 impl TargetSamples {
     pub fn add(&mut self, desc: &'static Desc, value: impl Into<Value>) {
-        self.samples.push((desc, Vec::new(), value.into()));
+        self.samples.push(Sample {
+            desc,
+            target: None,
+            labels: Box::default(),
+            value: value.into(),
+        });
     }
 
     /// Adds the sample only when there is data (`None`: the file was not there).
@@ -188,18 +244,34 @@ impl TargetSamples {
         value: Option<V>,
     ) {
         if let Some(value) = value {
-            self.samples.push((desc, labels, value.into()));
+            self.samples.push(Sample {
+                desc,
+                target: None,
+                labels: labels.into_boxed_slice(),
+                value: value.into(),
+            });
         }
     }
 
-    pub fn commit(self, exposition: &mut Exposition, target: usize) {
-        for (desc, labels, value) in self.samples {
-            exposition.push(desc, Some(target), labels, value);
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    pub fn commit(mut self, exposition: &mut Exposition, target: usize) {
+        let target = Some(target_index(target));
+        for sample in &mut self.samples {
+            sample.target = target;
         }
+        exposition.chunks.push(self.samples);
+        exposition.last_chunk_open = false;
     }
 }
 
-pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -226,139 +298,222 @@ impl Format {
     }
 }
 
-pub fn encode(exposition: Arc<Exposition>, format: Format) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(ExpositionCollector(exposition)));
-    let mut out = String::new();
-    let result = match format {
-        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, &registry),
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
-    };
-    // Writing into a String cannot fail; an error here would be a bug in the encoder.
-    result.expect("encoding metrics into a String");
-    out
+/// Bytes of text handed on at a time while encoding.
+pub const PIECE_BYTES: usize = 64 * 1024;
+
+/// The whole text at once (the one-shot `scrape` command and tests).
+pub fn encode(exposition: &Exposition, format: Format) -> String {
+    let mut text = String::new();
+    encode_in_pieces(exposition, format, &mut |piece| text.push_str(&piece));
+    text
 }
 
-#[derive(Debug)]
-struct ExpositionCollector(Arc<Exposition>);
-
-/// A sample's label set: its target's labels, then its own.
-struct SampleLabels<'a> {
-    target: &'a [(String, String)],
-    own: &'a [(&'static str, String)],
-}
-
-impl EncodeLabelSet for SampleLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        for (key, value) in self.target {
-            (key.as_str(), value.as_str()).encode(encoder.encode_label())?;
-        }
-        for (key, value) in self.own {
-            (*key, value.as_str()).encode(encoder.encode_label())?;
-        }
-        Ok(())
+/// Encodes families sorted by name, as other exporters present them, handing the text to
+/// `emit` in pieces of about `PIECE_BYTES`.
+pub fn encode_in_pieces(exposition: &Exposition, format: Format, emit: &mut dyn FnMut(String)) {
+    // Each family's samples, in the order added: a counting sort by family.
+    let mut slot_of: HashMap<*const Desc, usize> = HashMap::new();
+    let mut families: Vec<(&'static Desc, usize)> = Vec::new();
+    let mut slots = Vec::with_capacity(exposition.sample_count());
+    for sample in exposition.samples() {
+        let slot = *slot_of
+            .entry(std::ptr::from_ref(sample.desc))
+            .or_insert_with(|| {
+                families.push((sample.desc, 0));
+                families.len() - 1
+            });
+        families[slot].1 += 1;
+        slots.push(slot as u32);
     }
-}
+    let mut starts = Vec::with_capacity(families.len());
+    let mut start = 0;
+    for (_, count) in &families {
+        starts.push(start);
+        start += count;
+    }
+    let mut ordered: Vec<&Sample> = match exposition.samples().next() {
+        Some(first) => vec![first; slots.len()],
+        None => Vec::new(),
+    };
+    let mut next = starts.clone();
+    for (sample, &slot) in exposition.samples().zip(&slots) {
+        let slot = slot as usize;
+        ordered[next[slot]] = sample;
+        next[slot] += 1;
+    }
+    drop(slots);
 
-use prometheus_client::encoding::EncodeLabel;
+    let mut by_name: Vec<usize> = (0..families.len()).collect();
+    by_name.sort_by_key(|&slot| families[slot].0.name);
 
-impl Collector for ExpositionCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let exposition = &self.0;
-        for family in exposition.families() {
-            let desc = family.desc;
-            let (name, metric_type) = match desc.kind {
-                // The encoders append `_total` to counter samples themselves.
-                Kind::Counter => (
-                    desc.name.strip_suffix("_total").unwrap_or(desc.name),
-                    MetricType::Counter,
-                ),
-                Kind::Gauge => (desc.name, MetricType::Gauge),
-            };
-            let mut metric_encoder =
-                encoder.encode_descriptor(name, desc.help, None, metric_type)?;
-            for sample in &family.samples {
-                let labels = SampleLabels {
-                    target: sample
-                        .target
-                        .and_then(|index| exposition.targets.get(index))
-                        .map(|labels| labels.as_slice())
-                        .unwrap_or_default(),
-                    own: &sample.labels,
-                };
-                let sample_encoder = metric_encoder.encode_family(&labels)?;
-                match (desc.kind, sample.value) {
-                    (Kind::Counter, Value::Unsigned(value)) => {
-                        ConstCounter::new(value).encode(sample_encoder)?
-                    }
-                    (Kind::Counter, value) => {
-                        ConstCounter::new(value.as_f64().max(0.0)).encode(sample_encoder)?
-                    }
-                    (Kind::Gauge, Value::Unsigned(value)) => {
-                        ConstGauge::new(value).encode(sample_encoder)?
-                    }
-                    (Kind::Gauge, Value::Signed(value)) => {
-                        ConstGauge::new(value).encode(sample_encoder)?
-                    }
-                    (Kind::Gauge, Value::Float(value)) => {
-                        ConstGauge::new(value).encode(sample_encoder)?
-                    }
-                }
+    let mut out = String::with_capacity(PIECE_BYTES + 4096);
+    for slot in by_name {
+        let (desc, count) = families[slot];
+        write_descriptor(&mut out, desc, format);
+        for sample in &ordered[starts[slot]..starts[slot] + count] {
+            write_sample(&mut out, exposition, sample);
+            if out.len() >= PIECE_BYTES {
+                emit(std::mem::replace(
+                    &mut out,
+                    String::with_capacity(PIECE_BYTES + 4096),
+                ));
             }
         }
-        Ok(())
     }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    if !out.is_empty() {
+        emit(out);
+    }
+}
+
+/// `# HELP` and `# TYPE`; OpenMetrics names a counter family without its `_total`.
+fn write_descriptor(out: &mut String, desc: &Desc, format: Format) {
+    let (name, kind) = match desc.kind {
+        Kind::Counter if format == Format::OpenMetrics => (
+            desc.name.strip_suffix("_total").unwrap_or(desc.name),
+            "counter",
+        ),
+        Kind::Counter => (desc.name, "counter"),
+        Kind::Gauge => (desc.name, "gauge"),
+    };
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    for c in desc.help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+fn write_sample(out: &mut String, exposition: &Exposition, sample: &Sample) {
+    out.push_str(sample.desc.name);
+    let target = sample
+        .target
+        .and_then(|index| exposition.targets.get(index as usize))
+        .map_or("", |labels| labels.text.as_str());
+    if !target.is_empty() || !sample.labels.is_empty() {
+        out.push('{');
+        out.push_str(target);
+        for (key, value) in &sample.labels {
+            write_label(out, key, value);
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    let value = match (sample.desc.kind, sample.value) {
+        // A counter never goes below 0.
+        (Kind::Counter, Value::Signed(value)) => Value::Unsigned(value.max(0) as u64),
+        (Kind::Counter, Value::Float(value)) => Value::Float(value.max(0.0)),
+        (_, value) => value,
+    };
+    value.write_to(out);
+    out.push('\n');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     static USAGE: Desc = counter("container_cpu_usage_seconds_total", "CPU time used.");
     static LIMIT: Desc = gauge("container_spec_memory_limit_bytes", "Memory limit.");
 
-    fn sample_exposition() -> Arc<Exposition> {
+    fn sample_exposition() -> Exposition {
         let mut exposition = Exposition::default();
-        let target = exposition.add_target(Arc::new(vec![
+        let target = exposition.add_target(LabelSet::new(vec![
             ("id".to_owned(), "/docker/abc".to_owned()),
-            ("name".to_owned(), "web \"1\"".to_owned()),
+            ("name".to_owned(), "web \"1\"\\\n".to_owned()),
         ]));
-        exposition.push(&USAGE, Some(target), vec![("cpu", "total".to_owned())], 1.5);
-        exposition.push(&LIMIT, Some(target), Vec::new(), 67108864u64);
+        let mut samples = TargetSamples::default();
+        samples.add(&LIMIT, 67108864u64);
+        samples.add_labelled(&USAGE, vec![("cpu", "total".to_owned())], Some(1.5));
+        samples.commit(&mut exposition, target);
         exposition.push(&LIMIT, None, Vec::new(), 0u64);
-        Arc::new(exposition)
+        exposition.push(&USAGE, Some(target), vec![("cpu", "x".to_owned())], 700.0);
+        exposition
     }
 
     #[test]
     fn text_format_names_counters_with_total_and_escapes_labels() {
-        let text = encode(sample_exposition(), Format::Text);
-        assert!(
-            text.contains("# TYPE container_cpu_usage_seconds_total counter\n"),
-            "{text}"
+        let text = encode(&sample_exposition(), Format::Text);
+        assert_eq!(
+            text,
+            "# HELP container_cpu_usage_seconds_total CPU time used.\n\
+             # TYPE container_cpu_usage_seconds_total counter\n\
+             container_cpu_usage_seconds_total{id=\"/docker/abc\",name=\"web \\\"1\\\"\\\\\\n\",cpu=\"total\"} 1.5\n\
+             container_cpu_usage_seconds_total{id=\"/docker/abc\",name=\"web \\\"1\\\"\\\\\\n\",cpu=\"x\"} 700.0\n\
+             # HELP container_spec_memory_limit_bytes Memory limit.\n\
+             # TYPE container_spec_memory_limit_bytes gauge\n\
+             container_spec_memory_limit_bytes{id=\"/docker/abc\",name=\"web \\\"1\\\"\\\\\\n\"} 67108864\n\
+             container_spec_memory_limit_bytes 0\n"
         );
-        assert!(text.contains(
-            "container_cpu_usage_seconds_total{id=\"/docker/abc\",name=\"web \\\"1\\\"\",cpu=\"total\"} 1.5\n"
-        ), "{text}");
-        assert!(text.contains(
-            "container_spec_memory_limit_bytes{id=\"/docker/abc\",name=\"web \\\"1\\\"\"} 67108864\n"
-        ), "{text}");
-        assert!(
-            text.contains("container_spec_memory_limit_bytes 0\n"),
-            "{text}"
-        );
-        assert!(!text.contains("# EOF"));
-        // Sorted by family name.
-        assert!(text.find("container_cpu").unwrap() < text.find("container_spec").unwrap());
     }
 
     #[test]
-    fn openmetrics_format_ends_with_eof() {
-        let text = encode(sample_exposition(), Format::OpenMetrics);
+    fn openmetrics_format_names_counter_families_without_total_and_ends_with_eof() {
+        let text = encode(&sample_exposition(), Format::OpenMetrics);
         assert!(
             text.contains("# TYPE container_cpu_usage_seconds counter\n"),
             "{text}"
         );
+        assert!(
+            text.contains("\ncontainer_cpu_usage_seconds_total{"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn special_values_and_counters_below_zero() {
+        let mut out = String::new();
+        for value in [
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Float(0.1),
+            Value::Signed(-3),
+        ] {
+            value.write_to(&mut out);
+            out.push(' ');
+        }
+        assert_eq!(out, "NaN +Inf -Inf 0.1 -3 ");
+        let mut exposition = Exposition::default();
+        exposition.push(&USAGE, None, Vec::new(), -2i64);
+        assert!(
+            encode(&exposition, Format::Text).ends_with("container_cpu_usage_seconds_total 0\n")
+        );
+    }
+
+    #[test]
+    fn long_expositions_come_in_pieces_that_join_to_the_whole() {
+        let mut exposition = Exposition::default();
+        for n in 0..5_000u64 {
+            let target = exposition.add_target(LabelSet::new(vec![(
+                "id".to_owned(),
+                format!("/docker/{n:064}"),
+            )]));
+            let mut samples = TargetSamples::default();
+            samples.add(&LIMIT, n);
+            samples.add(&USAGE, n as f64);
+            samples.commit(&mut exposition, target);
+        }
+        let mut pieces = Vec::new();
+        encode_in_pieces(&exposition, Format::Text, &mut |piece| pieces.push(piece));
+        assert!(pieces.len() > 5);
+        assert!(pieces.iter().all(|piece| piece.len() < PIECE_BYTES + 4096));
+        let whole = encode(&exposition, Format::Text);
+        assert_eq!(pieces.concat(), whole);
+        assert_eq!(whole.lines().count(), 10_004);
     }
 
     #[test]
@@ -371,5 +526,38 @@ mod tests {
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+    }
+
+    proptest! {
+        #[test]
+        fn label_values_are_escaped_so_a_line_stays_one_line(value in "\\PC*") {
+            let labels = LabelSet::new(vec![("name".to_owned(), value.clone())]);
+            prop_assert!(!labels.text.contains('\n'));
+            prop_assert!(labels.text.starts_with("name=\"") && labels.text.ends_with('"'));
+            // Unescaping gives the value back.
+            let inner = &labels.text["name=\"".len()..labels.text.len() - 1];
+            let mut unescaped = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    match chars.next() {
+                        Some('n') => unescaped.push('\n'),
+                        Some(other) => unescaped.push(other),
+                        None => prop_assert!(false, "dangling escape"),
+                    }
+                } else {
+                    prop_assert!(c != '"', "an unescaped quote");
+                    unescaped.push(c);
+                }
+            }
+            prop_assert_eq!(unescaped, value);
+        }
+
+        #[test]
+        fn floats_read_back_as_the_same_number(value in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            let mut out = String::new();
+            Value::Float(value).write_to(&mut out);
+            prop_assert_eq!(out.parse::<f64>().unwrap(), value);
+        }
     }
 }

@@ -332,23 +332,21 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         for dir in ["memory/docker/staying", "memory/docker/vanishing"] {
             fs::create_dir_all(root.path().join(dir)).unwrap();
-            fs::write(root.path().join(dir).join("memory.usage_in_bytes"), "4096\n").unwrap();
+            fs::write(
+                root.path().join(dir).join("memory.usage_in_bytes"),
+                "4096\n",
+            )
+            .unwrap();
         }
         let scraper = raw_scraper(root.path(), vec![&VANISHING]);
         let exposition = scraper.collect();
-        let usage = exposition.family("test_usage_bytes").unwrap();
+        let usage = exposition.family("test_usage_bytes");
+        assert_eq!(usage.len(), 1, "only the staying cgroup is reported");
+        let target = usage[0].target.unwrap();
+        assert_eq!(exposition.targets[target as usize][0].1, "/docker/staying");
+        let success = exposition.family("stevedore_scrape_collector_success");
         assert_eq!(
-            usage.samples.len(),
-            1,
-            "only the staying cgroup is reported"
-        );
-        let target = usage.samples[0].target.unwrap();
-        assert_eq!(exposition.targets[target][0].1, "/docker/staying");
-        let success = exposition
-            .family("stevedore_scrape_collector_success")
-            .unwrap();
-        assert_eq!(
-            success.samples[0].value.as_f64(),
+            success[0].value.as_f64(),
             1.0,
             "a vanished cgroup is no error"
         );
@@ -368,8 +366,8 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         fs::write(&file, "2\n").unwrap();
         let fresh = scraper.scrape().await.unwrap();
-        let usage = fresh.family("container_memory_usage_bytes").unwrap();
-        assert_eq!(usage.samples[0].value.as_f64(), 2.0);
+        let usage = fresh.family("container_memory_usage_bytes");
+        assert_eq!(usage[0].value.as_f64(), 2.0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,10 +389,8 @@ mod tests {
         for exposition in &expositions[1..] {
             assert!(Arc::ptr_eq(&expositions[0], exposition));
         }
-        let usage = expositions[0]
-            .family("container_memory_usage_bytes")
-            .unwrap();
-        assert_eq!(usage.samples[0].value.as_f64(), 4096.0);
+        let usage = expositions[0].family("container_memory_usage_bytes");
+        assert_eq!(usage[0].value.as_f64(), 4096.0);
         // Once finished, the next scrape collects afresh.
         let later = scraper.scrape().await.unwrap();
         assert!(!Arc::ptr_eq(&expositions[0], &later));

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -55,17 +56,28 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
             return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response();
         }
     };
-    match tokio::task::spawn_blocking(move || metrics::encode(exposition, format)).await {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "encoding metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding metrics failed\n",
-            )
-                .into_response()
-        }
-    }
+    // Encoded on a blocking thread and sent as it is written: a few pieces in flight at
+    // most, however many series there are.
+    let (pieces, receiver) = tokio::sync::mpsc::channel::<String>(4);
+    tokio::task::spawn_blocking(move || {
+        metrics::encode_in_pieces(&exposition, format, &mut |piece| {
+            // The scraper hung up: the rest is not wanted.
+            let _ = pieces.blocking_send(piece);
+        });
+    });
+    // Fused: the compression layer may ask again after the end.
+    let body = futures::StreamExt::fuse(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move {
+            let piece = receiver.recv().await?;
+            Some((Ok::<_, std::convert::Infallible>(piece), receiver))
+        },
+    ));
+    (
+        [(header::CONTENT_TYPE, format.content_type())],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn landing_page(State(state): State<AppState>) -> Html<String> {

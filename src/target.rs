@@ -15,7 +15,7 @@ use crate::cgroup::path::{self, Driver};
 use crate::cgroup::{Hierarchy, Mode, mountinfo};
 use crate::docker::Snapshot;
 use crate::docker::container::Container;
-use crate::metrics::TargetLabels;
+use crate::metrics::{LabelSet, TargetLabels};
 
 /// The cgroup path of the root target, and its `id` label, as cAdvisor has it.
 pub const ROOT: &str = "/";
@@ -126,7 +126,7 @@ impl Resolver {
             if !taken.contains(&path) && !is_root {
                 targets.push(Target {
                     kind: Kind::Raw,
-                    labels: Arc::new(vec![("id".to_owned(), path.clone())]),
+                    labels: LabelSet::new(vec![("id".to_owned(), path.clone())]),
                     cgroup: Some(path),
                     network: Network::NotItsOwn,
                     writable_layer: None,
@@ -138,7 +138,7 @@ impl Resolver {
             targets.push(Target {
                 kind: Kind::Root,
                 cgroup: Some(ROOT.to_owned()),
-                labels: Arc::new(vec![("id".to_owned(), ROOT.to_owned())]),
+                labels: LabelSet::new(vec![("id".to_owned(), ROOT.to_owned())]),
                 // The exporter's view of process 1 is the host's namespace when it runs on
                 // the host or in a container with `--pid host`.
                 network: Network::Own { pid: 1 },
@@ -277,7 +277,7 @@ pub fn container_labels(
             labels.push((name, value.clone()));
         }
     }
-    Arc::new(labels)
+    LabelSet::new(labels)
 }
 
 /// The cgroup path of a running container: where its driver puts it, or, when that
@@ -427,7 +427,7 @@ mod tests {
     fn labels_copy_allow_listed_docker_labels_and_kept_env_as_cadvisor_names_them() {
         let labels = container_labels(&container("abc"), "/docker/abc", &patterns(&["*"]));
         assert_eq!(
-            labels.as_slice(),
+            &labels[..],
             &[
                 ("id".to_owned(), "/docker/abc".to_owned()),
                 ("name".to_owned(), "web".to_owned()),

@@ -104,7 +104,7 @@ fn diff_lines(expected: &str, actual: &str) -> Vec<String> {
 
 #[test]
 fn v1_cgroupfs_driver() {
-    assert_matches_golden("v1-cgroupfs", &["/docker/*"]);
+    assert_matches_golden("v1-cgroupfs", &["/docker/*", "/docker-noswap/*"]);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn hybrid_cgroupfs_driver() {
 
 #[test]
 fn v2_cgroupfs_driver() {
-    assert_matches_golden("v2-cgroupfs", &["/docker/*"]);
+    assert_matches_golden("v2-cgroupfs", &["/docker/*", "/docker-older/*"]);
 }
 
 #[test]
@@ -131,9 +131,12 @@ fn v2_systemd_driver_with_a_custom_parent_slice() {
 /// keep the most important readings visible in code.
 #[test]
 fn key_values_of_the_v2_fixture() {
-    let scrape = common::Scrape::parse(&scrape_fixture("v2-cgroupfs", &["/docker/*"]));
+    let scrape = common::Scrape::parse(&scrape_fixture(
+        "v2-cgroupfs",
+        &["/docker/*", "/docker-older/*"],
+    ));
     let c = "/docker/cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-    let d = "/docker/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+    let d = "/docker-older/dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
     // 50331648 current − 8388608 inactive_file.
     assert_eq!(
         scrape.expect("container_memory_working_set_bytes", &[("id", c)]),
