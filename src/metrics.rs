@@ -6,6 +6,7 @@
 //! as it is and streams the text out in pieces, so a scrape of 10,000 cgroups never holds
 //! its whole text in memory.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -95,8 +96,11 @@ impl Value {
     }
 }
 
+/// A label value: most are fixed words (`total`, `pgfault`, `Read`) and cost nothing.
+pub type LabelValue = Cow<'static, str>;
+
 /// Labels of one sample besides its target's: a fixed key, a value.
-pub type Labels = Vec<(&'static str, String)>;
+pub type Labels = Vec<(&'static str, LabelValue)>;
 
 /// The labels every sample of one target (a container, a raw cgroup, the root) carries,
 /// with their text as the formats write it.
@@ -148,19 +152,39 @@ fn write_label(out: &mut String, key: &str, value: &str) {
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub desc: &'static Desc,
-    /// Index into `Exposition::targets`; `None` for samples that belong to no target.
-    pub target: Option<u32>,
-    pub labels: Box<[(&'static str, String)]>,
+    /// Labels besides the target's; most samples have none and allocate nothing.
+    pub labels: Option<Box<Labels>>,
     pub value: Value,
 }
 
+impl Sample {
+    fn new(desc: &'static Desc, labels: Labels, value: Value) -> Sample {
+        Sample {
+            desc,
+            labels: (!labels.is_empty()).then(|| Box::new(labels)),
+            value,
+        }
+    }
+
+    pub fn labels(&self) -> &[(&'static str, LabelValue)] {
+        self.labels.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Samples of one target (or of none), in the order added.
+#[derive(Debug, Default)]
+struct Chunk {
+    target: Option<u32>,
+    samples: Vec<Sample>,
+}
+
 /// Everything one scrape found, ready to encode: samples in the order they were added,
-/// one chunk per target read, so that committing a target moves its samples rather than
-/// copying them.
+/// in chunks that share a target, so that a target's samples are stored without it and
+/// committing a target moves them rather than copying.
 #[derive(Debug, Default)]
 pub struct Exposition {
     pub targets: Vec<TargetLabels>,
-    chunks: Vec<Vec<Sample>>,
+    chunks: Vec<Chunk>,
     /// Whether the last chunk takes samples pushed one by one.
     last_chunk_open: bool,
 }
@@ -179,33 +203,42 @@ impl Exposition {
         labels: Labels,
         value: impl Into<Value>,
     ) {
-        if !self.last_chunk_open {
-            self.chunks.push(Vec::new());
+        let target = target.map(target_index);
+        let continues = self.last_chunk_open
+            && self
+                .chunks
+                .last()
+                .is_some_and(|chunk| chunk.target == target);
+        if !continues {
+            self.chunks.push(Chunk {
+                target,
+                samples: Vec::new(),
+            });
             self.last_chunk_open = true;
         }
         let chunk = self.chunks.last_mut().expect("an open chunk");
-        chunk.push(Sample {
-            desc,
-            target: target.map(target_index),
-            labels: labels.into_boxed_slice(),
-            value: value.into(),
-        });
+        chunk.samples.push(Sample::new(desc, labels, value.into()));
     }
 
-    /// Every sample, in the order added.
-    pub fn samples(&self) -> impl Iterator<Item = &Sample> {
-        self.chunks.iter().flatten()
+    /// Every sample with its target, in the order added.
+    pub fn samples(&self) -> impl Iterator<Item = (Option<u32>, &Sample)> {
+        self.chunks.iter().flat_map(|chunk| {
+            chunk
+                .samples
+                .iter()
+                .map(move |sample| (chunk.target, sample))
+        })
     }
 
-    /// The samples of family `name`, in the order added.
-    pub fn family(&self, name: &str) -> Vec<&Sample> {
+    /// The samples of family `name` with their targets, in the order added.
+    pub fn family(&self, name: &str) -> Vec<(Option<u32>, &Sample)> {
         self.samples()
-            .filter(|sample| sample.desc.name == name)
+            .filter(|(_, sample)| sample.desc.name == name)
             .collect()
     }
 
     pub fn sample_count(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.chunks.iter().map(|chunk| chunk.samples.len()).sum()
     }
 }
 
@@ -222,12 +255,8 @@ pub struct TargetSamples {
 
 impl TargetSamples {
     pub fn add(&mut self, desc: &'static Desc, value: impl Into<Value>) {
-        self.samples.push(Sample {
-            desc,
-            target: None,
-            labels: Box::default(),
-            value: value.into(),
-        });
+        self.samples
+            .push(Sample::new(desc, Vec::new(), value.into()));
     }
 
     /// Adds the sample only when there is data (`None`: the file was not there).
@@ -244,12 +273,7 @@ impl TargetSamples {
         value: Option<V>,
     ) {
         if let Some(value) = value {
-            self.samples.push(Sample {
-                desc,
-                target: None,
-                labels: labels.into_boxed_slice(),
-                value: value.into(),
-            });
+            self.samples.push(Sample::new(desc, labels, value.into()));
         }
     }
 
@@ -261,12 +285,11 @@ impl TargetSamples {
         self.samples.is_empty()
     }
 
-    pub fn commit(mut self, exposition: &mut Exposition, target: usize) {
-        let target = Some(target_index(target));
-        for sample in &mut self.samples {
-            sample.target = target;
-        }
-        exposition.chunks.push(self.samples);
+    pub fn commit(self, exposition: &mut Exposition, target: usize) {
+        exposition.chunks.push(Chunk {
+            target: Some(target_index(target)),
+            samples: self.samples,
+        });
         exposition.last_chunk_open = false;
     }
 }
@@ -311,19 +334,20 @@ pub fn encode(exposition: &Exposition, format: Format) -> String {
 /// Encodes families sorted by name, as other exporters present them, handing the text to
 /// `emit` in pieces of about `PIECE_BYTES`.
 pub fn encode_in_pieces(exposition: &Exposition, format: Format, emit: &mut dyn FnMut(String)) {
-    // Each family's samples, in the order added: a counting sort by family.
-    let mut slot_of: HashMap<*const Desc, usize> = HashMap::new();
+    // Each family's samples in the order added, by a counting sort: a family number per
+    // sample, then each sample's (chunk, position) placed in its family's run.
+    let mut family_of: HashMap<*const Desc, u16> = HashMap::new();
     let mut families: Vec<(&'static Desc, usize)> = Vec::new();
-    let mut slots = Vec::with_capacity(exposition.sample_count());
-    for sample in exposition.samples() {
-        let slot = *slot_of
+    let mut numbers: Vec<u16> = Vec::with_capacity(exposition.sample_count());
+    for (_, sample) in exposition.samples() {
+        let number = *family_of
             .entry(std::ptr::from_ref(sample.desc))
             .or_insert_with(|| {
                 families.push((sample.desc, 0));
-                families.len() - 1
+                u16::try_from(families.len() - 1).expect("fewer than 65,536 families")
             });
-        families[slot].1 += 1;
-        slots.push(slot as u32);
+        families[usize::from(number)].1 += 1;
+        numbers.push(number);
     }
     let mut starts = Vec::with_capacity(families.len());
     let mut start = 0;
@@ -331,27 +355,31 @@ pub fn encode_in_pieces(exposition: &Exposition, format: Format, emit: &mut dyn 
         starts.push(start);
         start += count;
     }
-    let mut ordered: Vec<&Sample> = match exposition.samples().next() {
-        Some(first) => vec![first; slots.len()],
-        None => Vec::new(),
-    };
+    let mut placed: Vec<(u32, u32)> = vec![(0, 0); numbers.len()];
     let mut next = starts.clone();
-    for (sample, &slot) in exposition.samples().zip(&slots) {
-        let slot = slot as usize;
-        ordered[next[slot]] = sample;
-        next[slot] += 1;
+    let mut numbers = numbers.into_iter();
+    for (chunk_index, chunk) in exposition.chunks.iter().enumerate() {
+        for position in 0..chunk.samples.len() {
+            let family = usize::from(numbers.next().expect("a number per sample"));
+            placed[next[family]] = (chunk_index as u32, position as u32);
+            next[family] += 1;
+        }
     }
-    drop(slots);
 
     let mut by_name: Vec<usize> = (0..families.len()).collect();
-    by_name.sort_by_key(|&slot| families[slot].0.name);
+    by_name.sort_by_key(|&family| families[family].0.name);
 
     let mut out = String::with_capacity(PIECE_BYTES + 4096);
-    for slot in by_name {
-        let (desc, count) = families[slot];
+    for family in by_name {
+        let (desc, count) = families[family];
         write_descriptor(&mut out, desc, format);
-        for sample in &ordered[starts[slot]..starts[slot] + count] {
-            write_sample(&mut out, exposition, sample);
+        for &(chunk, position) in &placed[starts[family]..starts[family] + count] {
+            let chunk = &exposition.chunks[chunk as usize];
+            let target = chunk
+                .target
+                .and_then(|index| exposition.targets.get(index as usize))
+                .map_or("", |labels| labels.text.as_str());
+            write_sample(&mut out, target, &chunk.samples[position as usize]);
             if out.len() >= PIECE_BYTES {
                 emit(std::mem::replace(
                     &mut out,
@@ -395,16 +423,13 @@ fn write_descriptor(out: &mut String, desc: &Desc, format: Format) {
     out.push('\n');
 }
 
-fn write_sample(out: &mut String, exposition: &Exposition, sample: &Sample) {
+/// `target`: the sample's target's labels as text.
+fn write_sample(out: &mut String, target: &str, sample: &Sample) {
     out.push_str(sample.desc.name);
-    let target = sample
-        .target
-        .and_then(|index| exposition.targets.get(index as usize))
-        .map_or("", |labels| labels.text.as_str());
-    if !target.is_empty() || !sample.labels.is_empty() {
+    if !target.is_empty() || sample.labels.is_some() {
         out.push('{');
         out.push_str(target);
-        for (key, value) in &sample.labels {
+        for (key, value) in sample.labels() {
             write_label(out, key, value);
         }
         out.push('}');
@@ -436,10 +461,10 @@ mod tests {
         ]));
         let mut samples = TargetSamples::default();
         samples.add(&LIMIT, 67108864u64);
-        samples.add_labelled(&USAGE, vec![("cpu", "total".to_owned())], Some(1.5));
+        samples.add_labelled(&USAGE, vec![("cpu", "total".into())], Some(1.5));
         samples.commit(&mut exposition, target);
         exposition.push(&LIMIT, None, Vec::new(), 0u64);
-        exposition.push(&USAGE, Some(target), vec![("cpu", "x".to_owned())], 700.0);
+        exposition.push(&USAGE, Some(target), vec![("cpu", "x".into())], 700.0);
         exposition
     }
 

@@ -172,13 +172,13 @@ impl Scraper {
             durations[position] += started.elapsed().as_secs_f64();
         }
         for (position, collector) in collectors.iter().enumerate() {
-            let label = || vec![("collector", collector.name.to_owned())];
+            let label = || vec![("collector", collector.name.into())];
             exposition.push(&COLLECTOR_DURATION, None, label(), durations[position]);
             exposition.push(&COLLECTOR_SUCCESS, None, label(), !failed[position]);
         }
         for source in target::SOURCES {
             let count = sources.get(source).copied().unwrap_or(0);
-            exposition.push(&TARGETS, None, vec![("source", source.to_owned())], count);
+            exposition.push(&TARGETS, None, vec![("source", source.into())], count);
         }
         exposition
     }
@@ -342,11 +342,11 @@ mod tests {
         let exposition = scraper.collect();
         let usage = exposition.family("test_usage_bytes");
         assert_eq!(usage.len(), 1, "only the staying cgroup is reported");
-        let target = usage[0].target.unwrap();
+        let target = usage[0].0.unwrap();
         assert_eq!(exposition.targets[target as usize][0].1, "/docker/staying");
         let success = exposition.family("stevedore_scrape_collector_success");
         assert_eq!(
-            success[0].value.as_f64(),
+            success[0].1.value.as_f64(),
             1.0,
             "a vanished cgroup is no error"
         );
@@ -367,7 +367,7 @@ mod tests {
         fs::write(&file, "2\n").unwrap();
         let fresh = scraper.scrape().await.unwrap();
         let usage = fresh.family("container_memory_usage_bytes");
-        assert_eq!(usage[0].value.as_f64(), 2.0);
+        assert_eq!(usage[0].1.value.as_f64(), 2.0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +390,7 @@ mod tests {
             assert!(Arc::ptr_eq(&expositions[0], exposition));
         }
         let usage = expositions[0].family("container_memory_usage_bytes");
-        assert_eq!(usage[0].value.as_f64(), 4096.0);
+        assert_eq!(usage[0].1.value.as_f64(), 4096.0);
         // Once finished, the next scrape collects afresh.
         let later = scraper.scrape().await.unwrap();
         assert!(!Arc::ptr_eq(&expositions[0], &later));

@@ -70,17 +70,17 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     let devices = context.scrape.devices;
     for (device, io) in io::read_usage(cgroup)? {
         let name = devices.name(device);
-        let label = || vec![("device", name.clone())];
+        let label = || vec![("device", name.clone().into())];
         out.add_labelled(&READ_BYTES, label(), io.read_bytes);
         out.add_labelled(&WRITE_BYTES, label(), io.write_bytes);
         out.add_labelled(&READS, label(), io.reads);
         out.add_labelled(&WRITES, label(), io.writes);
         for (operation, bytes) in io.bytes_by_operation {
             let labels = vec![
-                ("device", name.clone()),
-                ("major", device.major.to_string()),
-                ("minor", device.minor.to_string()),
-                ("operation", operation),
+                ("device", name.clone().into()),
+                ("major", device.major.to_string().into()),
+                ("minor", device.minor.to_string().into()),
+                ("operation", operation.into()),
             ];
             out.add_labelled(&DEVICE_USAGE, labels, Some(bytes));
         }
@@ -89,7 +89,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     out.add_some(&WEIGHT, limits.weight);
     for (device, device_limits) in limits.devices {
         let name = devices.name(device);
-        let label = || vec![("device", name.clone())];
+        let label = || vec![("device", name.clone().into())];
         let value = |limit: Limit| Some(limit.or_zero());
         out.add_labelled(&READ_BPS, label(), value(device_limits.read_bps));
         out.add_labelled(&WRITE_BPS, label(), value(device_limits.write_bps));

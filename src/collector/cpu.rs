@@ -79,7 +79,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     let usage = cpu::read_usage(cgroup)?;
     let limits = cpu::read_limits(cgroup)?;
     if let Some(total) = usage.total_seconds {
-        out.add_labelled(&USAGE, vec![("cpu", "total".to_owned())], Some(total));
+        out.add_labelled(&USAGE, vec![("cpu", "total".into())], Some(total));
     }
     out.add_some(&USER, usage.user_seconds);
     out.add_some(&SYSTEM, usage.system_seconds);

@@ -75,7 +75,7 @@ fn collect(context: &ScrapeContext, out: &mut Exposition) -> Result<(), FileErro
         let Some(usage) = disk.usage(&container.id) else {
             continue;
         };
-        let device = || vec![("device", usage.device.clone())];
+        let device = || vec![("device", usage.device.clone().into())];
         out.push(&USAGE, Some(index), device(), usage.bytes);
         out.push(&LIMIT, Some(index), device(), usage.fs_capacity_bytes);
         out.push(&INODES_TOTAL, Some(index), device(), usage.fs_inodes_total);

@@ -102,13 +102,13 @@ fn collect(context: &ScrapeContext, exposition: &mut Exposition) -> Result<(), F
     exposition.push(&UP, None, Vec::new(), snapshot.up);
     if let Some(engine) = &snapshot.engine {
         let labels = vec![
-            ("version", engine.version.clone()),
-            ("api_version", engine.api_version.clone()),
-            ("os", engine.os.clone()),
-            ("kernel", engine.kernel.clone()),
-            ("cgroup_driver", engine.cgroup_driver.clone()),
-            ("cgroup_version", engine.cgroup_version.clone()),
-            ("storage_driver", engine.storage_driver.clone()),
+            ("version", engine.version.clone().into()),
+            ("api_version", engine.api_version.clone().into()),
+            ("os", engine.os.clone().into()),
+            ("kernel", engine.kernel.clone().into()),
+            ("cgroup_driver", engine.cgroup_driver.clone().into()),
+            ("cgroup_version", engine.cgroup_version.clone().into()),
+            ("storage_driver", engine.storage_driver.clone().into()),
         ];
         exposition.push(&ENGINE_INFO, None, labels, 1u64);
         let mut per_state: BTreeMap<&str, u64> = STATES.iter().map(|state| (*state, 0)).collect();
@@ -118,11 +118,19 @@ fn collect(context: &ScrapeContext, exposition: &mut Exposition) -> Result<(), F
                 .or_default() += 1;
         }
         for (state, count) in per_state {
-            exposition.push(&CONTAINERS, None, vec![("state", state.to_owned())], count);
+            exposition.push(
+                &CONTAINERS,
+                None,
+                vec![("state", state.to_owned().into())],
+                count,
+            );
         }
     }
     for ((kind, action), count) in &snapshot.events {
-        let labels = vec![("type", kind.clone()), ("action", action.clone())];
+        let labels = vec![
+            ("type", kind.clone().into()),
+            ("action", action.clone().into()),
+        ];
         exposition.push(&EVENTS, None, labels, *count);
     }
     for (index, target) in context.targets.iter().enumerate() {
@@ -131,18 +139,24 @@ fn collect(context: &ScrapeContext, exposition: &mut Exposition) -> Result<(), F
         };
         let target = Some(index);
         let info_labels = vec![
-            ("image_id", container.image_id.clone()),
-            ("compose_project", container.compose_project().to_owned()),
-            ("compose_service", container.compose_service().to_owned()),
+            ("image_id", container.image_id.clone().into()),
+            (
+                "compose_project",
+                container.compose_project().to_owned().into(),
+            ),
+            (
+                "compose_service",
+                container.compose_service().to_owned().into(),
+            ),
         ];
         exposition.push(&CONTAINER_INFO, target, info_labels, 1u64);
-        let state = vec![("state", container.state.clone())];
+        let state = vec![("state", container.state.clone().into())];
         exposition.push(&CONTAINER_STATE, target, state, 1u64);
         exposition.push(&EXIT_CODE, target, Vec::new(), container.exit_code);
         exposition.push(&RESTART_COUNT, target, Vec::new(), container.restart_count);
         exposition.push(&OOM_KILLED, target, Vec::new(), container.oom_killed);
         if let Some(health) = &container.health {
-            let status = vec![("status", health.status.clone())];
+            let status = vec![("status", health.status.clone().into())];
             exposition.push(&HEALTH_STATUS, target, status, 1u64);
             exposition.push(
                 &HEALTH_FAILING_STREAK,

@@ -68,7 +68,7 @@ fn collect(_: &ScrapeContext, out: &mut Exposition) -> Result<(), FileError> {
     out.push(
         &BUILD_INFO,
         None,
-        vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
+        vec![("version", env!("CARGO_PKG_VERSION").into())],
         1u64,
     );
     // The exporter's own process, wherever procfs is mounted for the containers'.

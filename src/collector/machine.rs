@@ -31,7 +31,7 @@ fn collect(context: &ScrapeContext, out: &mut Exposition) -> Result<(), FileErro
     let boot_id = file::read_text(&context.procfs.join("sys/kernel/random/boot_id"))?
         .map(|text| text.trim().to_owned())
         .unwrap_or_default();
-    let labels = || -> Labels { vec![("boot_id", boot_id.clone())] };
+    let labels = || -> Labels { vec![("boot_id", boot_id.clone().into())] };
     if let Some(topology) = cpuinfo::read(context.procfs)? {
         out.push(&CPU_CORES, None, labels(), topology.logical_cpus);
         out.push(&PHYSICAL_CORES, None, labels(), topology.physical_cores);

@@ -165,8 +165,8 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
         } = faults;
         for (failure_type, count) in [("pgfault", minor_and_major), ("pgmajfault", major)] {
             let labels = vec![
-                ("failure_type", failure_type.to_owned()),
-                ("scope", scope.to_owned()),
+                ("failure_type", failure_type.into()),
+                ("scope", scope.into()),
             ];
             out.add_labelled(&FAILURES, labels, count);
         }

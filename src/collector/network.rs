@@ -82,7 +82,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
         ] {
             out.add_labelled(
                 desc,
-                vec![("interface", interface.name.clone())],
+                vec![("interface", interface.name.clone().into())],
                 Some(value),
             );
         }

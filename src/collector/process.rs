@@ -79,7 +79,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     if let Some(main) = main {
         out.add_labelled(
             &ULIMITS_SOFT,
-            vec![("ulimit", "max_open_files".to_owned())],
+            vec![("ulimit", "max_open_files".into())],
             procs::read_max_open_files(procfs, &main.to_string())?,
         );
     }

@@ -43,7 +43,7 @@ pub fn collect(
     exposition.push(&RELOAD_SUCCESS, None, Vec::new(), status.success);
     exposition.push(&LAST_RELOAD, None, Vec::new(), status.last_success_seconds);
     for ((rule, result), count) in state.applied() {
-        let labels = vec![("rule", rule), ("result", result.to_owned())];
+        let labels = vec![("rule", rule.into()), ("result", result.into())];
         exposition.push(&APPLIED, None, labels, count);
     }
     for target in targets {
@@ -63,9 +63,9 @@ pub fn collect(
         };
         for item in observed.iter().filter(|item| item.current.is_some()) {
             let labels = vec![
-                ("id", path.clone()),
-                ("name", container.name.clone()),
-                ("resource", item.wanted.resource.to_string()),
+                ("id", path.clone().into()),
+                ("name", container.name.clone().into()),
+                ("resource", item.wanted.resource.to_string().into()),
             ];
             exposition.push(&DRIFT, None, labels, !item.in_place);
         }
