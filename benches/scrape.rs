@@ -187,7 +187,7 @@ struct Trace {
 fn trace_one_scrape(exporter: &Exporter) -> Trace {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut strace = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
+        .args(["-f", "-qq", "-y", "-o"])
         .arg(log.path())
         .args(["-p", &exporter.child.id().to_string()])
         .stderr(Stdio::null())
@@ -215,26 +215,56 @@ fn trace_one_scrape(exporter: &Exporter) -> Trace {
         failed_opens: 0,
         syscalls: 0,
     };
+    // A call another thread interrupts is split: `<tid> openat(... <unfinished ...>`, then
+    // `<tid> <... openat resumed>) = result`. Opens are judged by their result.
+    let mut unfinished: std::collections::HashMap<&str, String> = Default::default();
     for line in one.lines() {
-        // `<pid> syscall(args) = result`; resumed calls are counted once.
-        if line.contains(" resumed>") || line.contains("+++") || line.contains("---") {
+        if line.contains("+++") || line.contains("---") {
             continue;
         }
-        trace.syscalls += 1;
-        let Some(open) = line.split_once("openat(AT_FDCWD, \"") else {
-            continue;
+        let tid = line.split_whitespace().next().unwrap_or_default();
+        let (path, result) = if line.contains(" resumed>") {
+            match unfinished.remove(tid) {
+                Some(path) => (path, line),
+                None => continue,
+            }
+        } else {
+            trace.syscalls += 1;
+            let Some(path) = opened_path(line) else {
+                continue;
+            };
+            if line.contains("O_PATH") {
+                continue; // a directory opened to open files in it, not a file read
+            }
+            if line.ends_with("<unfinished ...>") {
+                unfinished.insert(tid, path);
+                continue;
+            }
+            (path, line)
         };
-        let path = open.1.split('"').next().unwrap();
         if !(path.starts_with(CGROUPFS) || path.starts_with("/proc")) {
             continue;
         }
-        if line.contains("= -1 ") {
+        if result.contains("= -1 ") {
             trace.failed_opens += 1;
         } else {
             trace.files.push(PathBuf::from(path));
         }
     }
     trace
+}
+
+/// The file an `openat` line opens: `openat(AT_FDCWD, "/path", ...)`, or, for a name
+/// relative to a directory descriptor (`-y` shows its path), `openat(5</dir>, "name", ...)`.
+fn opened_path(line: &str) -> Option<String> {
+    let (_, call) = line.split_once("openat(")?;
+    let (dir, rest) = call.split_once(", \"")?;
+    let name = rest.split('"').next()?;
+    if dir == "AT_FDCWD" || name.starts_with('/') {
+        return Some(name.to_owned());
+    }
+    let dir = dir.split_once('<')?.1.strip_suffix('>')?;
+    Some(format!("{}/{name}", dir.trim_end_matches('/')))
 }
 
 /// The floor: open, read and close each file, one thread, into one buffer.

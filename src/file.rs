@@ -2,7 +2,9 @@
 //! (`Ok(None)`), every other failure is an error that names the file.
 
 use std::fmt;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Why a file's text could not be understood. The caller adds the path.
@@ -72,16 +74,71 @@ pub fn read_with<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<Result<T, Absent>, FileError> {
+    match File::open(path) {
+        Ok(file) => read_open(file, &|| path.to_owned(), parse),
+        Err(error) => absent(path, error).map(Err),
+    }
+}
+
+/// Like `read_with`, for file `name` of an open directory: the kernel then looks up one
+/// name rather than walking the whole path again. `path` names the file in errors.
+pub fn read_in_dir<T>(
+    dir: &OwnedFd,
+    name: &str,
+    path: &dyn Fn() -> PathBuf,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Result<T, Absent>, FileError> {
+    match open_in(dir, name) {
+        Ok(file) => read_open(file, path, parse),
+        Err(error) => absent(&path(), error).map(Err),
+    }
+}
+
+/// A directory opened only to open files in it (`O_PATH`: no read access is checked).
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(path)
+        .map(OwnedFd::from)
+}
+
+/// `openat(2)` of `name` in `dir`, read-only.
+fn open_in(dir: &OwnedFd, name: &str) -> io::Result<File> {
+    // The name with its terminating NUL, on the stack: cgroup file names are short.
+    let mut bytes = [0u8; 128];
+    if name.len() >= bytes.len() || name.contains(['\0', '/']) {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    bytes[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `bytes` is NUL-terminated and outlives the call; `dir` is an open descriptor.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Reads an open file into this thread's buffer and hands the text to `parse`.
+fn read_open<T>(
+    mut file: File,
+    path: &dyn Fn() -> PathBuf,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Result<T, Absent>, FileError> {
     use std::cell::RefCell;
     use std::io::Read;
 
     thread_local! {
         static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 16 * 1024]);
     }
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(error) => return absent(path, error).map(Err),
-    };
     BUFFER.with_borrow_mut(|buffer| {
         let mut filled = 0;
         loop {
@@ -97,15 +154,15 @@ pub fn read_with<T>(
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return absent(path, error).map(Err),
+                Err(error) => return absent(&path(), error).map(Err),
             }
         }
         let text = std::str::from_utf8(&buffer[..filled]).map_err(|_| FileError::Parse {
-            path: path.to_owned(),
+            path: path(),
             source: ParseError("the file is not UTF-8 text".to_owned()),
         })?;
         parse(text).map(Ok).map_err(|source| FileError::Parse {
-            path: path.to_owned(),
+            path: path(),
             source,
         })
     })

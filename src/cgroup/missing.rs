@@ -11,6 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+/// The name recorded when the parent cgroup itself is not in a tree (a raw cgroup's
+/// parent that exists in some v1 controller trees only): no child is looked for there.
+pub const WHOLE_PARENT: &str = "";
+
 /// How long a learnt absence holds when nothing else says to look again.
 pub const RELEARN_AFTER: Duration = Duration::from_secs(300);
 
@@ -50,12 +54,18 @@ pub fn parent_of(path: &str) -> &str {
 }
 
 impl MissingFiles {
+    /// Whether `name` is known to be missing under `parent` in `tree`, or the parent
+    /// itself is known not to be in that tree.
     pub fn is_missing(&self, tree: usize, parent: &str, name: &str) -> bool {
         self.known
             .read()
             .expect("missing files lock")
             .get(parent)
-            .is_some_and(|files| files.iter().any(|&(t, n)| t == tree && n == name))
+            .is_some_and(|files| {
+                files
+                    .iter()
+                    .any(|&(t, n)| t == tree && (n == name || n == WHOLE_PARENT))
+            })
     }
 
     pub fn learn(&self, tree: usize, parent: &str, name: &'static str) {
@@ -131,6 +141,9 @@ mod tests {
         assert!(missing.is_missing(0, "/docker", "memory.memsw.usage_in_bytes"));
         missing.forget_if_stale(2, start + Duration::from_secs(20));
         assert!(!missing.is_missing(0, "/docker", "memory.memsw.usage_in_bytes"));
+        missing.learn(3, "/system.slice", WHOLE_PARENT);
+        assert!(missing.is_missing(3, "/system.slice", "cpuset.cpus"));
+        assert!(!missing.is_missing(2, "/system.slice", "cpuset.cpus"));
         missing.learn(0, "/docker", "blkio.weight");
         missing.forget_if_stale(2, start + Duration::from_secs(20) + RELEARN_AFTER);
         assert_eq!(missing.known_count(), 0);

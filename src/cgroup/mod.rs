@@ -13,9 +13,10 @@ pub mod path;
 pub mod pids;
 pub mod pressure;
 
-use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::file::Absent;
 
@@ -32,15 +33,13 @@ pub struct Cgroup<'a> {
     pub path: &'a str,
     /// Set when a read found the cgroup's directory gone or the cgroup being removed.
     gone: AtomicBool,
-    /// Trees (by index) found without this cgroup's directory: not tried again. A raw
-    /// cgroup often lives in some v1 controller trees only.
-    absent_from: AtomicU64,
+    /// The cgroup's directory in each tree (by index), opened at its first file.
+    dirs: [OnceLock<Option<OwnedFd>>; KEPT_DIRECTORIES],
 }
 
-thread_local! {
-    /// The path of the file being read, rebuilt in place for every file.
-    static FILE_PATH: RefCell<PathBuf> = RefCell::new(PathBuf::with_capacity(256));
-}
+/// Trees whose directory a cgroup keeps open while it is read (a v1 host mounts about a
+/// dozen).
+const KEPT_DIRECTORIES: usize = 16;
 
 impl<'a> Cgroup<'a> {
     pub fn new(hierarchy: &'a Hierarchy, path: &'a str) -> Self {
@@ -48,7 +47,7 @@ impl<'a> Cgroup<'a> {
             hierarchy,
             path,
             gone: AtomicBool::new(false),
-            absent_from: AtomicU64::new(0),
+            dirs: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
@@ -102,7 +101,9 @@ impl<'a> Cgroup<'a> {
     }
 
     /// A file this layout lacks is tried once: its absence is learnt when the cgroup's
-    /// directory is there, and the cgroup is marked gone when it is not.
+    /// directory is there, and the cgroup is marked gone when it is not. Files are opened
+    /// in the cgroup's directory, opened once per tree, so the kernel walks each path once
+    /// per target rather than once per file.
     fn read_in<T>(
         &self,
         tree_index: usize,
@@ -110,35 +111,72 @@ impl<'a> Cgroup<'a> {
         name: &'static str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Result<Option<T>, FileError> {
-        let tree_bit = 1u64 << (tree_index % 64);
-        if self.absent_from.load(Ordering::Relaxed) & tree_bit != 0 {
-            return Ok(None);
-        }
         let parent = missing::parent_of(self.path);
         if self.hierarchy.missing.is_missing(tree_index, parent, name) {
             return Ok(None);
         }
-        FILE_PATH.with_borrow_mut(|path| {
-            if !tree.file_path_into(self.path, name, path) {
-                return Ok(None);
+        let file_path = || {
+            let mut path = PathBuf::new();
+            tree.file_path_into(self.path, name, &mut path);
+            path
+        };
+        let Some(dir) = self.dirs.get(tree_index) else {
+            // More trees than directories kept: open by the whole path.
+            return self.found(tree_index, parent, name, &file_path, || {
+                crate::file::read_with(&file_path(), parse)
+            });
+        };
+        let dir = dir.get_or_init(|| {
+            let mut path = PathBuf::new();
+            if !tree.file_path_into(self.path, "", &mut path) {
+                return None;
             }
-            match crate::file::read_with(path, parse)? {
-                Ok(value) => Ok(Some(value)),
-                Err(Absent::Removed) => {
+            crate::file::open_dir(&path).ok()
+        });
+        match dir {
+            Some(dir) => self.found(tree_index, parent, name, &file_path, || {
+                crate::file::read_in_dir(dir, name, &file_path, parse)
+            }),
+            // The cgroup has no directory in this tree: as a file that is not there.
+            None => self.found(tree_index, parent, name, &file_path, || {
+                Ok(Err(Absent::NotFound))
+            }),
+        }
+    }
+
+    /// The value read, or what its absence says: a file this layout lacks, a parent not
+    /// in this tree, or a cgroup going away.
+    fn found<T>(
+        &self,
+        tree_index: usize,
+        parent: &str,
+        name: &'static str,
+        path: &dyn Fn() -> PathBuf,
+        read: impl FnOnce() -> Result<Result<T, Absent>, FileError>,
+    ) -> Result<Option<T>, FileError> {
+        match read()? {
+            Ok(value) => Ok(Some(value)),
+            Err(Absent::Removed) => {
+                self.gone.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(Absent::NotFound) => {
+                let path = path();
+                let dir = path.parent();
+                if dir.is_some_and(Path::is_dir) {
+                    self.hierarchy.missing.learn(tree_index, parent, name);
+                } else if self.path != "/" && !dir.and_then(Path::parent).is_some_and(Path::is_dir)
+                {
+                    // Not even the parent is in this tree: neither is any sibling.
+                    self.hierarchy
+                        .missing
+                        .learn(tree_index, parent, missing::WHOLE_PARENT);
+                } else {
                     self.gone.store(true, Ordering::Relaxed);
-                    Ok(None)
                 }
-                Err(Absent::NotFound) => {
-                    if path.parent().is_some_and(Path::is_dir) {
-                        self.hierarchy.missing.learn(tree_index, parent, name);
-                    } else {
-                        self.gone.store(true, Ordering::Relaxed);
-                        self.absent_from.fetch_or(tree_bit, Ordering::Relaxed);
-                    }
-                    Ok(None)
-                }
+                Ok(None)
             }
-        })
+        }
     }
 
     /// Whether a read found the cgroup going away (then `exists` says whether it went).
