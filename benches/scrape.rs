@@ -10,8 +10,11 @@
 //!   scrape (median, as Prometheus sees it, HTTP and encoding included), and the ratios;
 //! - series, bytes, the exporter's peak RSS, and the files it tried that were not there.
 //!
-//! Needs root (it writes cgroupfs) and `strace`. Run with `cargo bench --bench scrape`;
-//! extra exporter flags in `STEVEDORE_BENCH_ARGS` (space-separated).
+//! Needs root (it writes cgroupfs). Run with `cargo bench --bench scrape`; extra exporter
+//! flags in `STEVEDORE_BENCH_ARGS` (space-separated), another exporter binary in
+//! `STEVEDORE_BINARY`. Without `strace` (the cgroup v2 VM: `tests/v2-kernel/bench.sh`) the
+//! files are taken from the exporter's own trace log, which names the cgroup files it
+//! reads, and system calls are not counted.
 
 use std::fs;
 use std::io::Read;
@@ -59,8 +62,24 @@ impl Cgroups {
         let parent = format!("stevedore-bench-{}", std::process::id());
         let trees = trees();
         for tree in &trees {
+            fs::create_dir_all(tree.join(&parent)).unwrap();
+        }
+        // On cgroup v2 a child has the controllers its parent enables.
+        let controllers = Path::new(CGROUPFS).join("cgroup.subtree_control");
+        if controllers.exists() {
+            let enabled = fs::read_to_string(&controllers).unwrap();
+            let wanted: String = enabled
+                .split_whitespace()
+                .map(|controller| format!("+{controller} "))
+                .collect();
+            let own = Path::new(CGROUPFS)
+                .join(&parent)
+                .join("cgroup.subtree_control");
+            fs::write(own, wanted.trim()).unwrap();
+        }
+        for tree in &trees {
             for n in 0..count {
-                fs::create_dir_all(tree.join(&parent).join(format!("c{n:05}"))).unwrap();
+                fs::create_dir(tree.join(&parent).join(format!("c{n:05}"))).unwrap();
             }
         }
         let mut sleepers = Vec::new();
@@ -105,20 +124,23 @@ struct Exporter {
 }
 
 impl Exporter {
-    fn start(parent: &str) -> Exporter {
+    fn start(parent: &str, extra: &[&str], stderr: Stdio) -> Exporter {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let extra = std::env::var("STEVEDORE_BENCH_ARGS").unwrap_or_default();
-        let child = Command::new(env!("CARGO_BIN_EXE_stevedore"))
+        let args = std::env::var("STEVEDORE_BENCH_ARGS").unwrap_or_default();
+        let binary = std::env::var("STEVEDORE_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_stevedore").to_owned());
+        let child = Command::new(binary)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--cgroup.raw=/{parent}/*"))
             .arg("--docker.host=unix:///nonexistent/docker.sock")
             .arg("--log.level=error")
-            .args(extra.split_whitespace())
-            .stderr(Stdio::null())
+            .args(args.split_whitespace())
+            .args(extra)
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let exporter = Exporter {
@@ -177,11 +199,56 @@ impl Drop for Exporter {
     }
 }
 
-/// What one scrape opened: the files read, the opens that failed, and the system calls.
+/// What one scrape opened: the files read, the opens that failed, and the system calls
+/// (`None`: not counted).
 struct Trace {
     files: Vec<PathBuf>,
     failed_opens: usize,
-    syscalls: usize,
+    syscalls: Option<usize>,
+}
+
+fn strace_works() -> bool {
+    std::env::var_os("STEVEDORE_BENCH_NO_STRACE").is_none()
+        && Command::new("strace")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+}
+
+/// The cgroup files of one scrape, from the trace log of an exporter of their own.
+fn files_from_trace_log(parent: &str) -> Trace {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let exporter = Exporter::start(
+        parent,
+        &["--log.level=trace", "--log.format=logfmt"],
+        Stdio::from(log.reopen().unwrap()),
+    );
+    // The first scrape learns what is missing; the second reads what every later one does.
+    exporter.scrape();
+    let before = fs::read_to_string(log.path()).unwrap().len();
+    exporter.scrape();
+    let text = fs::read_to_string(log.path()).unwrap();
+    let mut trace = Trace {
+        files: Vec::new(),
+        failed_opens: 0,
+        syscalls: None,
+    };
+    for line in text[before..]
+        .lines()
+        .filter(|line| line.contains("cgroup file"))
+    {
+        let file = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("file="))
+            .map(|file| file.trim_matches('"'));
+        match (file, line.contains("found=true")) {
+            (Some(file), true) => trace.files.push(PathBuf::from(file)),
+            (Some(_), false) => trace.failed_opens += 1,
+            (None, _) => {}
+        }
+    }
+    trace
 }
 
 fn trace_one_scrape(exporter: &Exporter) -> Trace {
@@ -213,7 +280,7 @@ fn trace_one_scrape(exporter: &Exporter) -> Trace {
     let mut trace = Trace {
         files: Vec::new(),
         failed_opens: 0,
-        syscalls: 0,
+        syscalls: Some(0),
     };
     // A call another thread interrupts is split: `<tid> openat(... <unfinished ...>`, then
     // `<tid> <... openat resumed>) = result`. Opens are judged by their result.
@@ -229,7 +296,7 @@ fn trace_one_scrape(exporter: &Exporter) -> Trace {
                 None => continue,
             }
         } else {
-            trace.syscalls += 1;
+            *trace.syscalls.as_mut().expect("counted") += 1;
             let Some(path) = opened_path(line) else {
                 continue;
             };
@@ -312,11 +379,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn measure(count: usize) {
     let cgroups = Cgroups::create(count);
-    let exporter = Exporter::start(&cgroups.parent);
+    let trace = (!strace_works()).then(|| files_from_trace_log(&cgroups.parent));
+    let exporter = Exporter::start(&cgroups.parent, &[], Stdio::null());
     for _ in 0..3 {
         exporter.scrape();
     }
-    let trace = trace_one_scrape(&exporter);
+    let trace = trace.unwrap_or_else(|| trace_one_scrape(&exporter));
     let (floor_cpu, floor_wall) = floor(&trace.files);
 
     // Enough scrapes for about two seconds of CPU: the process' CPU time is counted in
@@ -338,10 +406,13 @@ fn measure(count: usize) {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .count();
     println!(
-        "{count:>6} {:>6} {:>5} {:>6.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
         trace.files.len(),
         trace.failed_opens,
-        trace.syscalls as f64 / trace.files.len().max(1) as f64,
+        trace.syscalls.map_or("-".to_owned(), |calls| format!(
+            "{:.1}",
+            calls as f64 / trace.files.len().max(1) as f64
+        )),
         floor_cpu * 1e3,
         floor_wall * 1e3,
         cpu * 1e3,

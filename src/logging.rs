@@ -12,6 +12,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
+    /// Also every cgroup file each scrape reads (for benchmarks).
+    Trace,
     Debug,
     Info,
     Warn,
@@ -21,6 +23,7 @@ pub enum LogLevel {
 impl From<LogLevel> for LevelFilter {
     fn from(level: LogLevel) -> Self {
         match level {
+            LogLevel::Trace => LevelFilter::TRACE,
             LogLevel::Debug => LevelFilter::DEBUG,
             LogLevel::Info => LevelFilter::INFO,
             LogLevel::Warn => LevelFilter::WARN,

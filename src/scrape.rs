@@ -39,13 +39,20 @@ pub struct ScrapeConfig {
 /// on the scrape's own thread: starting threads would cost more than it saves.
 const TARGETS_PER_TAKE: usize = 16;
 
+/// Room for every collector's time in a reading, without allocating per target.
+const MAX_COLLECTORS: usize = 32;
+
+/// Samples a target usually gives (a container on cgroup v2 gives about 45): its list is
+/// made this long at once rather than grown step by step.
+const SAMPLES_PER_TARGET: usize = 64;
+
 /// What reading one target gave.
 struct TargetReading {
     index: usize,
     samples: TargetSamples,
     errors: Vec<(usize, FileError)>,
     /// Seconds per collector, in `collectors` order.
-    durations: Vec<f64>,
+    durations: [f64; MAX_COLLECTORS],
 }
 
 /// What a collection gives: the metrics, or why there are none (a bug: a panic).
@@ -148,7 +155,7 @@ impl Scraper {
         let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
         for reading in self.read_targets(&context) {
             let target = &targets[reading.index];
-            for (position, seconds) in reading.durations.iter().enumerate() {
+            for (position, seconds) in reading.durations.iter().take(collectors.len()).enumerate() {
                 durations[position] += seconds;
             }
             for (position, error) in reading.errors {
@@ -239,9 +246,9 @@ impl Scraper {
         let collectors = &self.config.collectors;
         let mut reading = TargetReading {
             index,
-            samples: TargetSamples::default(),
+            samples: TargetSamples::with_capacity(SAMPLES_PER_TARGET),
             errors: Vec::new(),
-            durations: vec![0.0; collectors.len()],
+            durations: [0.0; MAX_COLLECTORS],
         };
         for (position, collector) in collectors.iter().enumerate() {
             let Read::PerTarget(read) = collector.read else {

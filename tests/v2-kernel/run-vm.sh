@@ -11,7 +11,7 @@
 # Usage:
 #   run-vm.sh --cache DIR --out FILE [--stevedore BIN] [--stevedore-args ARGS]
 #             [--timeout SECS] [--memory SIZE] [--smp N] [--kernel-deb FILE]
-#             [--extra-script FILE] [--keep-work]
+#             [--extra-script FILE] [--extra-binary FILE] [--keep-work]
 #
 #   --cache DIR        kernel cache (e.g. target/v2-kernel-cache); the kernel
 #                      package is downloaded and unpacked there once
@@ -24,6 +24,7 @@
 #   --kernel-deb FILE  use this linux-image .deb instead of downloading one
 #   --extra-script F   sourced by the guest init after the workloads, before
 #                      the dumps and the exporter run (can use its helpers)
+#   --extra-binary F   put F at /bin/<its name> in the VM (repeatable)
 #   --keep-work        keep the work directory (initramfs tree, raw log)
 #
 # Exit status: 0 the scenario ran to "=== SCENARIO COMPLETE"; 124 the VM hit
@@ -46,6 +47,7 @@ MEMORY=512M
 SMP=1
 KERNEL_DEB=
 EXTRA=
+EXTRA_BINARIES=
 KEEP=no
 # Order matters: each module needs the ones before it.
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--smp) SMP=${2:?}; shift 2 ;;
 	--kernel-deb) KERNEL_DEB=${2:?}; shift 2 ;;
 	--extra-script) EXTRA=${2:?}; shift 2 ;;
+	--extra-binary) EXTRA_BINARIES="$EXTRA_BINARIES ${2:?}"; shift 2 ;;
 	--keep-work) KEEP=yes; shift ;;
 	-h | --help) usage ;;
 	*) echo "run-vm: unknown argument: $1" >&2; usage ;;
@@ -240,6 +243,10 @@ done
 echo "$MODULES" >"$ROOT/etc/modules"
 
 [ -z "$STEVEDORE" ] || add_program "$STEVEDORE" /bin/stevedore
+for binary in $EXTRA_BINARIES; do
+	[ -f "$binary" ] || die "no such file: $binary"
+	add_program "$binary" "/bin/$(basename "$binary")"
+done
 printf '%s\n' "$STEVEDORE_ARGS" >"$ROOT/etc/stevedore.args"
 [ -z "$EXTRA" ] || cp "$EXTRA" "$ROOT/etc/scenario-extra.sh"
 
