@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
@@ -17,6 +17,7 @@ use crate::collector::{Collector, Read, ScrapeContext, TargetContext};
 use crate::devices::DeviceNames;
 use crate::disk::DiskUsage;
 use crate::docker::Inventory;
+use crate::host::cpuinfo::{self, CpuTopology};
 use crate::host::meminfo;
 use crate::metrics::{Exposition, TargetSamples};
 use crate::policy::PolicyState;
@@ -62,6 +63,8 @@ type InFlight = Shared<BoxFuture<'static, Collection>>;
 
 pub struct Scraper {
     config: ScrapeConfig,
+    /// `/proc/cpuinfo` as read at the first scrape that could.
+    cpus: OnceLock<CpuTopology>,
     inventory: Arc<Inventory>,
     targets: Arc<Resolver>,
     /// The collection under way, which concurrent scrapes wait for instead of starting
@@ -73,6 +76,7 @@ impl Scraper {
     pub fn new(config: ScrapeConfig, inventory: Arc<Inventory>, targets: Arc<Resolver>) -> Scraper {
         Scraper {
             config,
+            cpus: OnceLock::new(),
             inventory,
             targets,
             in_flight: Mutex::new(None),
@@ -134,6 +138,7 @@ impl Scraper {
             targets: &targets,
             devices: &devices,
             meminfo: meminfo.as_ref(),
+            cpus: self.cpus(),
             policy: self.config.policy.as_deref(),
             disk: self.config.disk.as_deref(),
             now_seconds,
@@ -188,6 +193,20 @@ impl Scraper {
             exposition.push(&TARGETS, None, vec![("source", source.into())], count);
         }
         exposition
+    }
+
+    fn cpus(&self) -> Option<CpuTopology> {
+        if let Some(cpus) = self.cpus.get() {
+            return Some(*cpus);
+        }
+        match cpuinfo::read(&self.config.procfs) {
+            Ok(Some(cpus)) => Some(*self.cpus.get_or_init(|| cpus)),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the host's CPUs");
+                None
+            }
+        }
     }
 
     /// Every target with a cgroup through the per-target collectors, on up to

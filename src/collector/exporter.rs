@@ -91,7 +91,7 @@ fn collect(_: &ScrapeContext, out: &mut Exposition) -> Result<(), FileError> {
             out.push(&START_TIME, None, Vec::new(), start);
         }
     }
-    if let Some((descriptors, _)) = procs::open_files(procfs, "self")? {
+    if let Some((descriptors, _)) = procs::open_files(procfs, "self", false)? {
         out.push(&OPEN_FDS, None, Vec::new(), descriptors);
     }
     if let Some(max) = procs::read_max_open_files(procfs, "self")? {

@@ -3,7 +3,6 @@
 use super::{Collector, Read, ScrapeContext};
 use crate::cgroup::FileError;
 use crate::file;
-use crate::host::cpuinfo;
 use crate::metrics::{Desc, Exposition, Labels, gauge};
 
 pub static COLLECTOR: Collector = Collector {
@@ -32,7 +31,7 @@ fn collect(context: &ScrapeContext, out: &mut Exposition) -> Result<(), FileErro
         .map(|text| text.trim().to_owned())
         .unwrap_or_default();
     let labels = || -> Labels { vec![("boot_id", boot_id.clone().into())] };
-    if let Some(topology) = cpuinfo::read(context.procfs)? {
+    if let Some(topology) = context.cpus {
         out.push(&CPU_CORES, None, labels(), topology.logical_cpus);
         out.push(&PHYSICAL_CORES, None, labels(), topology.physical_cores);
         out.push(&SOCKETS, None, labels(), topology.sockets);

@@ -28,6 +28,7 @@ use crate::cgroup::{Cgroup, FileError, Hierarchy};
 use crate::devices::DeviceNames;
 use crate::disk::DiskUsage;
 use crate::docker::Snapshot;
+use crate::host::cpuinfo::CpuTopology;
 use crate::host::meminfo::Meminfo;
 use crate::metrics::{Desc, Exposition, TargetSamples};
 use crate::policy::PolicyState;
@@ -43,6 +44,10 @@ pub struct ScrapeContext<'a> {
     pub devices: &'a DeviceNames,
     /// `/proc/meminfo`, read once per scrape (`None` when it could not be read).
     pub meminfo: Option<&'a Meminfo>,
+    /// The host's CPUs, read from `/proc/cpuinfo` at the first scrape: the kernel makes
+    /// that file slowly (it asks every CPU for its frequency), and the count of CPUs
+    /// changes only with hotplug, which restarts no exporter but is rare enough to ignore.
+    pub cpus: Option<CpuTopology>,
     pub policy: Option<&'a PolicyState>,
     pub disk: Option<&'a DiskUsage>,
     /// Seconds since the epoch at the start of the scrape.

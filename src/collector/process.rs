@@ -64,7 +64,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     let (mut descriptors, mut sockets) = (0u64, 0u64);
     for pid in &processes {
         // A process that exited since the list was read holds nothing.
-        if let Some((open, open_sockets)) = procs::open_files(procfs, &pid.to_string())? {
+        if let Some((open, open_sockets)) = procs::open_files(procfs, &pid.to_string(), true)? {
             descriptors += open;
             sockets += open_sockets;
         }

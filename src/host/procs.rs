@@ -94,28 +94,35 @@ pub fn read_max_open_files(procfs: &Path, pid: &str) -> Result<Option<u64>, File
         .and_then(|text| parse_max_open_files(&text)))
 }
 
-/// Open descriptors of a process, and how many of them are sockets; `None` when the
-/// process is gone. A descriptor closed while we look is not counted.
-pub fn open_files(procfs: &Path, pid: &str) -> Result<Option<(u64, u64)>, FileError> {
+/// Open descriptors of a process, and how many of them are sockets (when `sockets`: one
+/// `readlink` per descriptor); `None` when the process is gone. A descriptor closed while
+/// we look is not counted.
+pub fn open_files(
+    procfs: &Path,
+    pid: &str,
+    sockets: bool,
+) -> Result<Option<(u64, u64)>, FileError> {
     let dir = procfs.join(pid).join("fd");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(FileError::Read { path: dir, source }),
     };
-    let (mut descriptors, mut sockets) = (0, 0);
+    let (mut descriptors, mut socket_count) = (0, 0);
     for entry in entries.flatten() {
         descriptors += 1;
-        if std::fs::read_link(entry.path()).is_ok_and(|target| {
-            target
-                .as_os_str()
-                .as_encoded_bytes()
-                .starts_with(b"socket:")
-        }) {
-            sockets += 1;
+        if sockets
+            && std::fs::read_link(entry.path()).is_ok_and(|target| {
+                target
+                    .as_os_str()
+                    .as_encoded_bytes()
+                    .starts_with(b"socket:")
+            })
+        {
+            socket_count += 1;
         }
     }
-    Ok(Some((descriptors, sockets)))
+    Ok(Some((descriptors, socket_count)))
 }
 
 #[cfg(test)]
@@ -152,7 +159,8 @@ mod tests {
         let procfs = Path::new("/proc");
         let stat = read_stat(procfs, "thread-self").unwrap().unwrap();
         assert_eq!(stat.state, 'R', "a thread reading its own stat is running");
-        let (descriptors, _) = open_files(procfs, "self").unwrap().unwrap();
+        let (descriptors, sockets) = open_files(procfs, "self", true).unwrap().unwrap();
+        assert!(sockets <= descriptors);
         assert!(descriptors >= 3);
         assert!(read_max_open_files(procfs, "self").unwrap().unwrap() > 0);
         assert!(
