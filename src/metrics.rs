@@ -318,7 +318,10 @@ impl TargetSamples {
         self.samples.is_empty()
     }
 
-    pub fn commit(self, exposition: &mut Exposition, target: usize) {
+    /// Moves the samples into the exposition, without the room left over: an exposition
+    /// holds them until it is encoded, 10,000 targets' worth at once.
+    pub fn commit(mut self, exposition: &mut Exposition, target: usize) {
+        self.samples.shrink_to_fit();
         exposition.chunks.push(Chunk {
             target: Some(target_index(target)),
             samples: self.samples,
