@@ -68,7 +68,14 @@ mod tests {
     proptest! {
         #[test]
         fn any_text_parses_or_fails_without_panicking(text in "\\PC*") {
-            let _ = parse(&text);
+            if let Ok(meminfo) = parse(&text) {
+                // Only a line naming the key can give it a value, and values are in kB.
+                prop_assert!(meminfo.mem_total_bytes.is_none() || text.contains("MemTotal"));
+                prop_assert!(meminfo.swap_total_bytes.is_none() || text.contains("SwapTotal"));
+                for bytes in [meminfo.mem_total_bytes, meminfo.swap_total_bytes, meminfo.swap_free_bytes].into_iter().flatten() {
+                    prop_assert_eq!(bytes % 1024, 0);
+                }
+            }
         }
 
         #[test]

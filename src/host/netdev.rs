@@ -110,7 +110,14 @@ Inter-|   Receive                                                |  Transmit
     proptest! {
         #[test]
         fn any_text_parses_or_fails_without_panicking(text in "\\PC*") {
-            let _ = parse(&text);
+            if let Ok(interfaces) = parse(&text) {
+                // One interface per line after the two header lines, each named by its line.
+                prop_assert!(interfaces.len() <= text.lines().count().saturating_sub(2));
+                for interface in &interfaces {
+                    let named = format!("{}:", interface.name);
+                    prop_assert!(text.contains(&named));
+                }
+            }
         }
 
         #[test]
