@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use stevedore::host::procs;
+
 const CGROUPFS: &str = "/sys/fs/cgroup";
 
 /// The controller trees to create cgroups in: every mounted tree but the named-only ones.
@@ -168,13 +170,10 @@ impl Exporter {
 
     /// User plus system CPU of the whole process, dead threads included, in seconds.
     fn cpu_seconds(&self) -> f64 {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+        let stat = procs::read_stat(Path::new("/proc"), &self.child.id().to_string())
+            .unwrap()
+            .expect("the exporter is running");
+        (stat.utime_ticks + stat.stime_ticks) as f64 / procs::ticks_per_second()
     }
 
     fn peak_rss_mb(&self) -> f64 {

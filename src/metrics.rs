@@ -310,14 +310,6 @@ impl TargetSamples {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
     /// Moves the samples into the exposition, without the room left over: an exposition
     /// holds them until it is encoded, 10,000 targets' worth at once.
     pub fn commit(mut self, exposition: &mut Exposition, target: usize) {

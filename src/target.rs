@@ -386,10 +386,6 @@ mod tests {
 
     fn container(id: &str) -> Container {
         Container {
-            id: id.to_owned(),
-            name: "web".to_owned(),
-            image: "busybox".to_owned(),
-            image_id: String::new(),
             labels: [
                 ("com.docker.compose.project".to_owned(), "shop".to_owned()),
                 ("org.label-schema.group".to_owned(), "monitoring".to_owned()),
@@ -400,19 +396,7 @@ mod tests {
             env: [("APP_TIER".to_owned(), "web".to_owned())]
                 .into_iter()
                 .collect(),
-            network_mode: "bridge".to_owned(),
-            writable_layer: None,
-            state: "running".to_owned(),
-            pid: Some(1),
-            cgroup_parent: String::new(),
-            created_seconds: None,
-            started_at_seconds: None,
-            finished_at_seconds: None,
-            exit_code: 0,
-            restart_count: 0,
-            oom_killed: false,
-            health: None,
-            resources: Default::default(),
+            ..Container::running(id)
         }
     }
 

@@ -198,11 +198,6 @@ impl Hierarchy {
         self.unified.as_ref().map(|tree| (self.legacy.len(), tree))
     }
 
-    /// The cgroup2 directory of `path` (hybrid's `unified` tree, or the v2 tree).
-    pub fn unified_dir(&self, path: &str) -> Option<PathBuf> {
-        self.unified.as_ref()?.dir_of(path)
-    }
-
     /// Every tree to look in when asking "does this cgroup exist?" or expanding a glob.
     pub fn trees(&self) -> Vec<&MountedTree> {
         let mut trees: Vec<&MountedTree> = Vec::new();
@@ -451,7 +446,9 @@ mod tests {
         let hybrid = Hierarchy::discover(root.path(), None);
         assert_eq!(hybrid.mode, Mode::Hybrid);
         assert_eq!(
-            hybrid.unified_dir("/docker/x"),
+            hybrid
+                .unified_tree()
+                .and_then(|(_, tree)| tree.dir_of("/docker/x")),
             Some(root.path().join("unified/docker/x"))
         );
     }

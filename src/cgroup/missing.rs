@@ -97,7 +97,8 @@ impl MissingFiles {
         }
     }
 
-    pub fn known_count(&self) -> usize {
+    #[cfg(test)]
+    fn known_count(&self) -> usize {
         self.known
             .read()
             .expect("missing files lock")

@@ -394,8 +394,8 @@ fn measure(
 
 #[cfg(test)]
 mod tests {
+    use super::tree::tests::write_file;
     use super::*;
-    use std::io::Write;
 
     const MIB: u64 = 1 << 20;
     const HOUR: Duration = Duration::from_secs(3600);
@@ -435,14 +435,6 @@ mod tests {
         fn disk_usage(&self, interval: Duration) -> Arc<DiskUsage> {
             DiskUsage::new(interval, self.mountinfo(), HOUR)
         }
-    }
-
-    fn write_file(path: &Path, len: u64) {
-        let mut data = vec![0u8; len as usize];
-        fastrand::fill(&mut data);
-        let mut file = std::fs::File::create(path).unwrap();
-        file.write_all(&data).unwrap();
-        file.sync_all().unwrap();
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::Write;
 
@@ -113,7 +113,7 @@ mod tests {
 
     /// A file of `len` bytes that are really allocated: random bytes, so a compressing
     /// filesystem cannot shrink them, and synced, so delayed allocation is done.
-    fn write_file(path: &Path, len: u64) {
+    pub(in crate::disk) fn write_file(path: &Path, len: u64) {
         let mut data = vec![0u8; len as usize];
         fastrand::fill(&mut data);
         let mut file = std::fs::File::create(path).unwrap();

@@ -140,6 +140,35 @@ impl Container {
     }
 }
 
+#[cfg(test)]
+impl Container {
+    /// A running container named `web`, of image `busybox`, with nothing else set: tests
+    /// change what they look at.
+    pub fn running(id: &str) -> Container {
+        Container {
+            id: id.to_owned(),
+            name: "web".to_owned(),
+            image: "busybox".to_owned(),
+            image_id: String::new(),
+            labels: BTreeMap::new(),
+            env: BTreeMap::new(),
+            network_mode: "bridge".to_owned(),
+            writable_layer: None,
+            state: "running".to_owned(),
+            pid: Some(1),
+            cgroup_parent: String::new(),
+            created_seconds: None,
+            started_at_seconds: None,
+            finished_at_seconds: None,
+            exit_code: 0,
+            restart_count: 0,
+            oom_killed: false,
+            health: None,
+            resources: EngineResources::default(),
+        }
+    }
+}
+
 /// `KEY=value` entries whose key matches a pattern; the rest are dropped unread.
 fn allowed_env(env: &[String], allowlist: &[glob::Pattern]) -> BTreeMap<String, String> {
     if allowlist.is_empty() {

@@ -155,35 +155,11 @@ fn earlier_oom_kills(ooms: Option<&Vec<i64>>, started_at_seconds: Option<f64>) -
 mod tests {
     use super::*;
 
-    fn container(id: &str) -> Container {
-        Container {
-            id: id.to_owned(),
-            name: "web".to_owned(),
-            image: "busybox".to_owned(),
-            image_id: String::new(),
-            labels: Default::default(),
-            env: Default::default(),
-            network_mode: String::new(),
-            writable_layer: None,
-            state: "running".to_owned(),
-            pid: Some(1),
-            cgroup_parent: String::new(),
-            created_seconds: None,
-            started_at_seconds: None,
-            finished_at_seconds: None,
-            exit_code: 0,
-            restart_count: 0,
-            oom_killed: false,
-            health: None,
-            resources: Default::default(),
-        }
-    }
-
     #[test]
     fn inventory_upserts_removes_and_counts() {
         let inventory = Inventory::default();
         let tracked = |id: &str| Tracked {
-            container: Arc::new(container(id)),
+            container: Arc::new(Container::running(id)),
             earlier_oom_kills: 0,
         };
         inventory.upsert(tracked("a"));
@@ -197,7 +173,7 @@ mod tests {
         inventory.count_event("container", "start");
         inventory.count_event("container", "start");
         // An OOM kill before the current run counts; one during it is the kernel's to count.
-        let mut restarted = container("c");
+        let mut restarted = Container::running("c");
         restarted.started_at_seconds = Some(100.0);
         inventory.upsert(Tracked {
             container: Arc::new(restarted),
