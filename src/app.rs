@@ -13,9 +13,8 @@ use crate::cgroup::Hierarchy;
 use crate::cli::{self, Cli};
 use crate::collector;
 use crate::disk::{self, DiskUsage};
-use crate::docker::Inventory;
-use crate::docker::events::Endpoint;
 use crate::docker::sync::{self, SyncConfig};
+use crate::docker::{Endpoint, EngineClient, Inventory};
 use crate::metrics::{self, Format};
 use crate::policy::check::Host;
 use crate::policy::enforcer::Enforcer;
@@ -39,7 +38,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
     for pattern in &cli.raw_cgroups {
         target::validate_raw_glob(pattern)?;
     }
-    Endpoint::parse(&cli.docker_host)?;
+    let endpoint = Endpoint::parse(&cli.docker_host)?;
     let policy = match &cli.policy_file {
         None => None,
         Some(file) => {
@@ -95,7 +94,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
         scraper,
         inventory,
         sync_config: SyncConfig {
-            host: cli.docker_host.clone(),
+            endpoint,
             env_allowlist: cli::label_patterns("--docker.env-allowlist", &cli.env_allowlist)?,
         },
         targets,
@@ -132,7 +131,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
                 state: Arc::clone(policy),
                 inventory: Arc::clone(&parts.inventory),
                 targets: Arc::clone(&parts.targets),
-                docker: sync::client(&cli.docker_host)?,
+                engine: EngineClient::new(parts.sync_config.endpoint.clone()),
             };
             tokio::spawn(enforcer.run(receiver));
             Some(notices)
@@ -158,7 +157,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
 async fn read_inventory_once(parts: &Parts) -> Result<(), String> {
     let attempt = sync::resync_once(parts.sync_config.clone(), Arc::clone(&parts.inventory));
     match tokio::time::timeout(Duration::from_secs(15), attempt).await {
-        Ok(result) => result,
+        Ok(result) => result.map_err(|error| error.to_string()),
         Err(_) => Err("the engine did not answer in 15 s".to_owned()),
     }
 }

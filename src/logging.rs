@@ -3,6 +3,7 @@
 
 use clap::ValueEnum;
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -34,24 +35,28 @@ impl From<LogLevel> for LevelFilter {
 
 pub fn init(level: LogLevel, format: LogFormat) {
     // Only our own crate logs at the chosen level; libraries stay at warn.
-    let filter =
-        tracing_subscriber::EnvFilter::new(format!("warn,stevedore={}", LevelFilter::from(level)));
-    match format {
-        LogFormat::Logfmt => {
-            let _ = tracing_logfmt::builder()
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("stevedore", LevelFilter::from(level));
+    // The formatter lets everything through; `filter` decides.
+    let _ = match format {
+        LogFormat::Logfmt => tracing::subscriber::set_global_default(
+            tracing_logfmt::builder()
                 .with_span_name(false)
                 .with_span_path(false)
                 .subscriber_builder()
                 .with_writer(std::io::stderr)
-                .with_env_filter(filter)
-                .try_init();
-        }
-        LogFormat::Json => {
-            let _ = tracing_subscriber::fmt()
+                .with_max_level(LevelFilter::TRACE)
+                .finish()
+                .with(filter),
+        ),
+        LogFormat::Json => tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
                 .json()
                 .with_writer(std::io::stderr)
-                .with_env_filter(filter)
-                .try_init();
-        }
-    }
+                .with_max_level(LevelFilter::TRACE)
+                .finish()
+                .with(filter),
+        ),
+    };
 }

@@ -5,9 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use bollard::query_parameters::StatsOptionsBuilder;
 use common::{Containers, Exporter, cgroup_id, disk_of, disk_scratch_dir, wait_for};
-use futures::StreamExt;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -253,24 +251,16 @@ fn usage_agrees_with_the_engine_stats_api() {
     std::thread::sleep(Duration::from_millis(500));
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let engine = common::engine_client();
     let before = exporter.scrape();
-    let stats = runtime
-        .block_on(async {
-            docker
-                .stats(&id, Some(StatsOptionsBuilder::new().stream(false).build()))
-                .next()
-                .await
-        })
-        .expect("one stats answer")
+    let stats: serde_json::Value = runtime
+        .block_on(engine.get(&format!("/containers/{id}/stats?stream=0")))
         .expect("stats");
     let after = exporter.scrape();
 
-    let engine_cpu = stats
-        .cpu_stats
-        .and_then(|cpu| cpu.cpu_usage)
-        .and_then(|usage| usage.total_usage)
-        .expect("engine CPU usage") as f64
+    let engine_cpu = stats["cpu_stats"]["cpu_usage"]["total_usage"]
+        .as_f64()
+        .expect("engine CPU usage")
         / 1e9;
     let ours_before = before.expect("container_cpu_usage_seconds_total", &usage);
     let ours_after = after.expect("container_cpu_usage_seconds_total", &usage);
@@ -279,18 +269,12 @@ fn usage_agrees_with_the_engine_stats_api() {
         "engine CPU {engine_cpu} s is not between our readings {ours_before} and {ours_after}"
     );
 
-    let memory = stats.memory_stats.expect("engine memory stats");
-    let engine_usage = memory.usage.expect("engine memory usage") as f64;
-    let inactive = memory
-        .stats
-        .as_ref()
-        .and_then(|stats| {
-            stats
-                .get("total_inactive_file")
-                .or_else(|| stats.get("inactive_file"))
-        })
-        .copied()
-        .unwrap_or(0) as f64;
+    let memory = &stats["memory_stats"];
+    let engine_usage = memory["usage"].as_f64().expect("engine memory usage");
+    let inactive = memory["stats"]["total_inactive_file"]
+        .as_f64()
+        .or_else(|| memory["stats"]["inactive_file"].as_f64())
+        .unwrap_or(0.0);
     let engine_working_set = engine_usage - inactive;
     let ours = after.expect("container_memory_working_set_bytes", &series);
     assert!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bollard::models::ContainerInspectResponse;
+use super::api::ContainerInspect;
 
 pub const COMPOSE_PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -64,17 +64,14 @@ impl Container {
     /// The engine's description, keeping of the environment only the variables whose name
     /// matches one of `env_allowlist`'s glob patterns.
     pub fn from_inspect(
-        inspect: ContainerInspectResponse,
+        inspect: ContainerInspect,
         env_allowlist: &[glob::Pattern],
     ) -> Option<Container> {
         let id = inspect.id?;
         let state = inspect.state.unwrap_or_default();
         let config = inspect.config.unwrap_or_default();
         let host_config = inspect.host_config.unwrap_or_default();
-        let status = state
-            .status
-            .map(|status| status.to_string())
-            .unwrap_or_default();
+        let status = state.status.unwrap_or_default();
         let running = state.running.unwrap_or(false);
         Some(Container {
             name: inspect
@@ -90,7 +87,7 @@ impl Container {
             writable_layer: inspect
                 .graph_driver
                 .as_ref()
-                .and_then(|driver| driver.data.get("UpperDir"))
+                .and_then(|driver| driver.data.as_ref()?.get("UpperDir"))
                 .filter(|dir| !dir.is_empty())
                 .map(PathBuf::from),
             state: status,
@@ -113,7 +110,7 @@ impl Container {
             restart_count: inspect.restart_count.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
             health: state.health.and_then(|health| {
-                let status = health.status?.to_string();
+                let status = health.status?;
                 (!status.is_empty() && status != "none").then(|| Health {
                     status,
                     failing_streak: health.failing_streak.unwrap_or(0),
@@ -206,7 +203,7 @@ mod tests {
 
     #[test]
     fn from_inspect_json() {
-        let inspect: ContainerInspectResponse = serde_json::from_str(
+        let inspect: ContainerInspect = serde_json::from_str(
             r#"{"Id":"abc","Name":"/web","Image":"sha256:1234","Created":"2023-11-14T22:13:20Z",
                 "RestartCount":2,
                 "State":{"Status":"running","Running":true,"Pid":42,"ExitCode":0,"OOMKilled":false,

@@ -1,42 +1,15 @@
 //! The engine's event stream (`GET /events`), read line by line into lenient event
 //! records.
 //!
-//! The stream is read here rather than through bollard because bollard decodes each event
-//! into enums and ends the whole stream at the first value it does not know; newer engines
-//! add event types and actions. Here every line that is JSON becomes an `Event` with its
-//! type and action as plain strings, and a line that is not is reported and skipped.
+//! Newer engines add event types and actions, so nothing here is an enum: every line that is
+//! JSON becomes an `Event` with its type and action as plain strings, and a line that is not
+//! is reported and skipped rather than ending the stream.
 
-use std::path::PathBuf;
-
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-/// Where the engine listens, from `--docker.host`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-impl Endpoint {
-    pub fn parse(host: &str) -> Result<Endpoint, String> {
-        if let Some(path) = host.strip_prefix("unix://") {
-            Ok(Endpoint::Unix(PathBuf::from(path)))
-        } else if let Some(address) = host
-            .strip_prefix("tcp://")
-            .or_else(|| host.strip_prefix("http://"))
-        {
-            Ok(Endpoint::Tcp(address.trim_end_matches('/').to_owned()))
-        } else {
-            Err(format!(
-                "docker host {host:?} is neither unix:///path nor tcp://host:port"
-            ))
-        }
-    }
-}
+use super::client::{EngineClient, EngineError};
 
 /// One engine event, as much of it as the exporter uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -101,66 +74,22 @@ pub enum StreamItem {
     Ended(String),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error("connecting to the engine at {endpoint:?}: {source}")]
-    Connect {
-        endpoint: Endpoint,
-        source: std::io::Error,
-    },
-    #[error("engine event request: {0}")]
-    Http(#[from] hyper::Error),
-    #[error("engine answered {status} to the event request")]
-    Status { status: hyper::StatusCode },
-}
-
 /// Opens the event stream, replaying from `since_nanos` when given. Items arrive on the
 /// returned channel until the connection ends, which is always announced by `Ended`.
 pub async fn follow(
-    endpoint: &Endpoint,
+    client: &EngineClient,
     since_nanos: Option<i64>,
-) -> Result<mpsc::Receiver<StreamItem>, StreamError> {
-    let mut uri = "/events".to_owned();
+) -> Result<mpsc::Receiver<StreamItem>, EngineError> {
+    let mut path = "/events".to_owned();
     if let Some(nanos) = since_nanos {
-        uri.push_str(&format!("?since={}", since_parameter(nanos)));
+        path.push_str(&format!("?since={}", since_parameter(nanos)));
     }
-    let request = hyper::Request::get(uri)
-        .header(hyper::header::HOST, "docker")
-        .body(Empty::<Bytes>::new())
-        .expect("a static request is well-formed");
-
-    let connect_error = |source| StreamError::Connect {
-        endpoint: endpoint.clone(),
-        source,
-    };
-    let mut sender = match endpoint {
-        Endpoint::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(connect_error)?;
-            handshake(stream).await?
-        }
-        Endpoint::Tcp(address) => {
-            let stream = tokio::net::TcpStream::connect(address)
-                .await
-                .map_err(connect_error)?;
-            handshake(stream).await?
-        }
-    };
-    let response = sender.send_request(request).await?;
-    if !response.status().is_success() {
-        return Err(StreamError::Status {
-            status: response.status(),
-        });
-    }
+    let mut streamed = client.stream(&path).await?;
     let (events_tx, events_rx) = mpsc::channel(1024);
-    let mut body = response.into_body();
     tokio::spawn(async move {
-        // Keeps the connection's sender alive for as long as the body is read.
-        let _sender = sender;
         let mut pending: Vec<u8> = Vec::new();
         let reason = loop {
-            match body.frame().await {
+            match streamed.body.frame().await {
                 None => break "the engine closed the event stream".to_owned(),
                 Some(Err(error)) => break format!("reading the event stream: {error}"),
                 Some(Ok(frame)) => {
@@ -184,21 +113,6 @@ pub async fn follow(
     Ok(events_rx)
 }
 
-async fn handshake<S>(
-    stream: S,
-) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, StreamError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "engine event connection ended");
-        }
-    });
-    Ok(sender)
-}
-
 /// One line of the stream: an event, an undecodable line, or nothing (blank).
 pub fn decode_line(line: &[u8]) -> Option<StreamItem> {
     let text = String::from_utf8_lossy(line);
@@ -219,19 +133,6 @@ pub fn decode_line(line: &[u8]) -> Option<StreamItem> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn endpoints_from_docker_host() {
-        assert_eq!(
-            Endpoint::parse("unix:///var/run/docker.sock"),
-            Ok(Endpoint::Unix(PathBuf::from("/var/run/docker.sock")))
-        );
-        assert_eq!(
-            Endpoint::parse("tcp://127.0.0.1:2375"),
-            Ok(Endpoint::Tcp("127.0.0.1:2375".to_owned()))
-        );
-        assert!(Endpoint::parse("ssh://host").is_err());
-    }
 
     #[test]
     fn decodes_known_and_unknown_events_alike() {

@@ -6,19 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::api;
+use super::client::{EngineClient, EngineError};
 use super::container::Container;
-use super::events::{self, Endpoint, Event, StreamItem};
+use super::endpoint::Endpoint;
+use super::events::{self, Event, StreamItem};
 use super::inventory::{Engine, Inventory, Tracked};
 use super::replay::SeenEvents;
 
-/// Engine API calls other than the event stream give up after this long, so a hung
-/// engine shows as `docker_up 0` rather than as a stuck exporter.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// How often a quiet event stream is checked by pinging the engine.
 const LIVENESS_PING: Duration = Duration::from_secs(15);
@@ -27,7 +25,7 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     /// `--docker.host`.
-    pub host: String,
+    pub endpoint: Endpoint,
     /// `--docker.env-allowlist`: the environment variables kept from each inspect.
     pub env_allowlist: Vec<glob::Pattern>,
 }
@@ -39,13 +37,6 @@ pub enum Notice {
     Started(String),
     /// The inventory was rebuilt from a full list (at connect and every reconnect).
     Resynced,
-}
-
-/// Connects a bollard client for `host` (no request is made yet).
-pub fn client(host: &str) -> Result<Docker, String> {
-    Docker::connect_with_host(host)
-        .map(|docker| docker.with_timeout(REQUEST_TIMEOUT))
-        .map_err(|error| format!("docker host {host:?}: {error}"))
 }
 
 /// Runs forever: connect, resync, follow events, and on failure start again.
@@ -67,9 +58,9 @@ pub async fn run(
         failures += 1;
         // The first failure is worth a warning; a long outage should not flood the log.
         if failures == 1 {
-            tracing::warn!(host = %sync.config.host, reason = %reason, "engine unreachable; retrying");
+            tracing::warn!(engine = %sync.config.endpoint, reason = %reason, "engine unreachable; retrying");
         } else {
-            tracing::debug!(host = %sync.config.host, reason = %reason, attempt = failures, "engine still unreachable");
+            tracing::debug!(engine = %sync.config.endpoint, reason = %reason, attempt = failures, "engine still unreachable");
         }
         tokio::time::sleep(jittered(retry)).await;
         retry = (retry * 2).min(MAX_RETRY);
@@ -78,11 +69,11 @@ pub async fn run(
 
 /// One attempt at an up-to-date inventory without following events: used by the one-shot
 /// `scrape` command.
-pub async fn resync_once(config: SyncConfig, inventory: Arc<Inventory>) -> Result<(), String> {
+pub async fn resync_once(config: SyncConfig, inventory: Arc<Inventory>) -> Result<(), EngineError> {
     let mut sync = Sync::new(config, inventory, None);
-    let docker = client(&sync.config.host)?;
-    sync.read_engine(&docker).await?;
-    sync.resync(&docker).await?;
+    let client = EngineClient::new(sync.config.endpoint.clone());
+    sync.read_engine(&client).await?;
+    sync.resync(&client).await?;
     sync.inventory.set_up(true);
     Ok(())
 }
@@ -101,6 +92,8 @@ struct Sync {
     /// reconnect, events are replayed from here or from the newest event handled, whichever
     /// is later.
     resume_from: Option<i64>,
+    /// Whether the engine has answered once: its version is logged at the first connect.
+    connected_before: bool,
 }
 
 impl Sync {
@@ -115,6 +108,7 @@ impl Sync {
             notices,
             seen: SeenEvents::default(),
             resume_from: None,
+            connected_before: false,
         }
     }
 
@@ -123,9 +117,8 @@ impl Sync {
         retry: &mut Duration,
         failures: &mut u32,
     ) -> Result<(), String> {
-        let endpoint = Endpoint::parse(&self.config.host)?;
-        let docker = client(&self.config.host)?;
-        let engine_now = self.read_engine(&docker).await?;
+        let client = EngineClient::new(self.config.endpoint.clone());
+        let engine_now = self.read_engine(&client).await.map_err(|e| e.to_string())?;
         // Subscribe before listing, so nothing that happens during the list is missed. The
         // first subscription starts at the engine's present; later ones replay what was
         // missed while disconnected.
@@ -137,16 +130,27 @@ impl Sync {
                     .map_or(resume_from, |newest| newest.max(resume_from)),
             ),
         };
-        let mut stream = events::follow(&endpoint, since)
+        let mut stream = events::follow(&client, since)
             .await
             .map_err(|error| error.to_string())?;
         self.resume_from = since.or(self.resume_from);
-        self.resync(&docker).await?;
+        self.resync(&client).await.map_err(|e| e.to_string())?;
         self.inventory.set_up(true);
         self.notify(Notice::Resynced).await;
         if *failures > 0 {
-            tracing::info!(host = %self.config.host, "engine reachable again");
+            tracing::info!(engine = %self.config.endpoint, "engine reachable again");
+        } else if !self.connected_before {
+            let snapshot = self.inventory.snapshot();
+            let engine = snapshot.engine.unwrap_or_default();
+            tracing::info!(
+                engine = %self.config.endpoint,
+                version = %engine.version,
+                api_version = %engine.api_version,
+                containers = snapshot.containers.len(),
+                "connected to the engine"
+            );
         }
+        self.connected_before = true;
         *retry = FIRST_RETRY;
         *failures = 0;
         // A quiet stream is normal; a connection that died without closing (a remote engine
@@ -156,7 +160,7 @@ impl Sync {
         loop {
             tokio::select! {
                 item = stream.recv() => match item {
-                    Some(StreamItem::Event(event)) => self.handle(&docker, event).await,
+                    Some(StreamItem::Event(event)) => self.handle(&client, event).await,
                     Some(StreamItem::Undecodable { line, error }) => {
                         tracing::warn!(%line, %error, "skipping an engine event that is not JSON");
                     }
@@ -164,7 +168,7 @@ impl Sync {
                     None => return Ok(()),
                 },
                 _ = liveness.tick() => {
-                    docker
+                    client
                         .ping()
                         .await
                         .map_err(|error| format!("the engine stopped answering pings: {error}"))?;
@@ -182,33 +186,21 @@ impl Sync {
 
     /// Reads `/info` and `/version` into the inventory; returns the engine's clock, in
     /// nanoseconds since the epoch.
-    async fn read_engine(&mut self, docker: &Docker) -> Result<Option<i64>, String> {
-        let info = docker
-            .info()
-            .await
-            .map_err(|error| format!("engine /info: {error}"))?;
-        let version = docker
-            .version()
-            .await
-            .map_err(|error| format!("engine /version: {error}"))?;
+    async fn read_engine(&mut self, client: &EngineClient) -> Result<Option<i64>, EngineError> {
+        let info: api::Info = client.get("/info").await?;
+        let version: api::Version = client.get("/version").await?;
         let engine_now = info
             .system_time
             .as_deref()
             .and_then(|time| chrono::DateTime::parse_from_rfc3339(time).ok())
             .and_then(|time| time.timestamp_nanos_opt());
         let engine = Engine {
-            version: info.server_version.unwrap_or_default(),
+            version: info.server_version.or(version.version).unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
             os: info.operating_system.unwrap_or_default(),
             kernel: info.kernel_version.unwrap_or_default(),
-            cgroup_driver: info
-                .cgroup_driver
-                .map(|driver| driver.to_string())
-                .unwrap_or_default(),
-            cgroup_version: info
-                .cgroup_version
-                .map(|version| version.to_string())
-                .unwrap_or_default(),
+            cgroup_driver: info.cgroup_driver.unwrap_or_default(),
+            cgroup_version: info.cgroup_version.unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
         };
         self.inventory.set_engine(engine);
@@ -216,18 +208,15 @@ impl Sync {
     }
 
     /// Lists every container and rebuilds the inventory from the answers.
-    async fn resync(&mut self, docker: &Docker) -> Result<(), String> {
-        let summaries = docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
-            .await
-            .map_err(|error| format!("listing containers: {error}"))?;
+    async fn resync(&mut self, client: &EngineClient) -> Result<(), EngineError> {
+        let summaries: Vec<api::ContainerSummary> = client.get("/containers/json?all=1").await?;
         let ids: Vec<String> = summaries
             .into_iter()
             .filter_map(|summary| summary.id)
             .collect();
         let this = &*self;
         let inspected: Vec<Option<Tracked>> = futures::stream::iter(ids)
-            .map(|id| async move { this.inspect(docker, &id).await })
+            .map(|id| async move { this.inspect(client, &id).await })
             .buffer_unordered(8)
             .collect()
             .await;
@@ -238,9 +227,9 @@ impl Sync {
     }
 
     /// The container as the engine describes it now; `None` when it no longer exists.
-    async fn inspect(&self, docker: &Docker, id: &str) -> Option<Tracked> {
-        match docker
-            .inspect_container(id, None::<InspectContainerOptions>)
+    async fn inspect(&self, client: &EngineClient, id: &str) -> Option<Tracked> {
+        match client
+            .get::<api::ContainerInspect>(&format!("/containers/{id}/json"))
             .await
         {
             Ok(inspect) => {
@@ -250,9 +239,7 @@ impl Sync {
                     earlier_oom_kills: 0,
                 })
             }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => None,
+            Err(error) if error.is_not_found() => None,
             Err(error) => {
                 tracing::warn!(container = id, %error, "cannot inspect container");
                 // Keep what we knew rather than dropping a container for a passing error.
@@ -261,7 +248,7 @@ impl Sync {
         }
     }
 
-    async fn handle(&mut self, docker: &Docker, event: Event) {
+    async fn handle(&mut self, client: &EngineClient, event: Event) {
         if !self.seen.first_time(&event) {
             return;
         }
@@ -282,7 +269,7 @@ impl Sync {
             | "top" | "resize" | "copy" | "archive-path" | "extract-to-dir" | "export"
             | "commit" => {}
             action => {
-                match self.inspect(docker, id).await {
+                match self.inspect(client, id).await {
                     Some(tracked) => self.inventory.upsert(tracked),
                     None => {
                         self.inventory.remove(id);

@@ -3,14 +3,13 @@
 //! writing the cgroup files for device limits, which the engine accepts on update but
 //! silently ignores. Either all of it takes effect or the container is left as it was.
 
-use bollard::Docker;
-use bollard::models::ContainerUpdateBody;
-
 use super::drift::Observed;
 use super::model::{Resource, Value};
 use crate::cgroup::io::{self, Throttle};
 use crate::cgroup::{Cgroup, DeviceNumber, Limit};
+use crate::docker::api::ContainerUpdate;
 use crate::docker::container::EngineResources;
+use crate::docker::{EngineClient, EngineError};
 
 /// The CFS period the engine uses for `--cpus`.
 const DEFAULT_CPU_PERIOD: i64 = 100_000;
@@ -37,11 +36,8 @@ pub enum Outcome {
 /// - CPU bandwidth in the form the container already uses: the engine refuses to mix
 ///   `--cpus` with `--cpu-period`/`--cpu-quota`, so on a container with a quota `cpus`
 ///   becomes a quota, and on a container created with `--cpus` a quota becomes `cpus`.
-pub fn engine_update(
-    observed: &[Observed],
-    engine: &EngineResources,
-) -> Option<ContainerUpdateBody> {
-    let mut update = ContainerUpdateBody::default();
+pub fn engine_update(observed: &[Observed], engine: &EngineResources) -> Option<ContainerUpdate> {
+    let mut update = ContainerUpdate::default();
     let mut any = false;
     let declared = |resource: &Resource| {
         observed
@@ -158,7 +154,7 @@ fn device_writes(observed: &[Observed]) -> Result<Vec<DeviceWrite>, String> {
 /// Applies the limits that are not in place. Device limits are written first, because
 /// they can be undone exactly; then the engine update, whose refusal undoes them.
 pub async fn apply(
-    docker: &Docker,
+    client: &EngineClient,
     container_id: &str,
     cgroup: &Cgroup<'_>,
     engine: &EngineResources,
@@ -191,13 +187,17 @@ pub async fn apply(
         }
     }
     if let Some(update) = engine_update(&observed, engine)
-        && let Err(error) = docker.update_container(container_id, update).await
+        && let Err(error) = client
+            .post(&format!("/containers/{container_id}/update"), &update)
+            .await
     {
         undo(cgroup, &written);
-        return failed(format!(
-            "the engine refused the update: {}",
-            engine_message(&error)
-        ));
+        return failed(match error {
+            EngineError::Refused { message, .. } => {
+                format!("the engine refused the update: {message}")
+            }
+            other => format!("the update did not reach the engine: {other}"),
+        });
     }
     Outcome::Applied { changed: attempted }
 }
@@ -207,14 +207,6 @@ fn undo(cgroup: &Cgroup, written: &[&DeviceWrite]) {
         if let Err(error) = io::write_throttle(cgroup, write.device, write.throttle, write.before) {
             tracing::error!(cgroup = cgroup.path, %error, "could not restore a device limit");
         }
-    }
-}
-
-/// The engine's own words for a refusal, without bollard's wrapping.
-fn engine_message(error: &bollard::errors::Error) -> String {
-    match error {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
     }
 }
 

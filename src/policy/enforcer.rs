@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::Docker;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -17,8 +16,8 @@ use super::drift::{self, Observed};
 use super::model::ContainerFacts;
 use super::state::{self, APPLIED, FAILED, PolicyMode, PolicyState};
 use crate::cgroup::Cgroup;
-use crate::docker::Inventory;
 use crate::docker::sync::Notice;
+use crate::docker::{EngineClient, Inventory};
 use crate::target::Resolver;
 
 /// How often the file is compared with what was last read. Polling, rather than a watch,
@@ -32,7 +31,7 @@ pub struct Enforcer {
     pub inventory: Arc<Inventory>,
     /// Where each container's cgroup is.
     pub targets: Arc<Resolver>,
-    pub docker: Docker,
+    pub engine: EngineClient,
 }
 
 impl Enforcer {
@@ -142,7 +141,7 @@ impl Enforcer {
                 return;
             }
         };
-        let outcome = apply::apply(&self.docker, id, &cgroup, &container.resources, observed).await;
+        let outcome = apply::apply(&self.engine, id, &cgroup, &container.resources, observed).await;
         let (result, items, reason) = match &outcome {
             Outcome::Unchanged => {
                 tracing::debug!(container = %container.name, "limits already as the policy wants");

@@ -3,15 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
-};
+use stevedore::docker::EngineClient;
 
 /// Creates, starts and removes `sleep` containers of the test image through the engine API.
 pub struct ApiContainers {
     runtime: tokio::runtime::Runtime,
-    docker: bollard::Docker,
+    engine: EngineClient,
     /// The value of the test label on every container made here.
     label: String,
 }
@@ -20,45 +17,44 @@ impl ApiContainers {
     pub fn new(label: &str) -> ApiContainers {
         ApiContainers {
             runtime: tokio::runtime::Runtime::new().unwrap(),
-            docker: bollard::Docker::connect_with_local_defaults().unwrap(),
+            engine: super::engine_client(),
             label: label.to_owned(),
         }
     }
 
     pub fn create(&self, name: &str) -> String {
-        let body = ContainerCreateBody {
-            image: Some(super::IMAGE.to_owned()),
-            cmd: Some(vec!["sleep".to_owned(), "600".to_owned()]),
-            labels: Some(
-                [(super::TEST_LABEL.to_owned(), self.label.clone())]
-                    .into_iter()
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::new().name(name).build();
-        self.runtime
-            .block_on(self.docker.create_container(Some(options), body))
-            .unwrap()
-            .id
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let body = serde_json::json!({
+            "Image": super::IMAGE,
+            "Cmd": ["sleep", "600"],
+            "Labels": { super::TEST_LABEL: self.label },
+        });
+        let answer = self
+            .runtime
+            .block_on(
+                self.engine
+                    .post(&format!("/containers/create?name={name}"), &body),
+            )
+            .unwrap();
+        serde_json::from_slice::<Created>(&answer).unwrap().id
     }
 
     /// Starts the container; returns how long the start call took.
     pub fn start(&self, id: &str) -> Duration {
         let call = Instant::now();
         self.runtime
-            .block_on(
-                self.docker
-                    .start_container(id, None::<StartContainerOptions>),
-            )
+            .block_on(self.engine.post(&format!("/containers/{id}/start"), &()))
             .unwrap();
         call.elapsed()
     }
 
     pub fn remove(&self, id: &str) {
-        let options = RemoveContainerOptionsBuilder::new().force(true).build();
         self.runtime
-            .block_on(self.docker.remove_container(id, Some(options)))
+            .block_on(self.engine.delete(&format!("/containers/{id}?force=1")))
             .unwrap();
     }
 }

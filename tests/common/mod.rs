@@ -23,6 +23,13 @@ pub fn stevedore_binary() -> &'static str {
     env!("CARGO_BIN_EXE_stevedore")
 }
 
+/// A client of the engine the docker CLI talks to (`DOCKER_HOST`, else the default socket).
+pub fn engine_client() -> stevedore::docker::EngineClient {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let endpoint = stevedore::docker::Endpoint::parse(&host).expect("DOCKER_HOST");
+    stevedore::docker::EngineClient::new(endpoint)
+}
+
 /// Runs the docker CLI; panics with its stderr when it fails.
 pub fn docker(args: &[&str]) -> String {
     docker_result(args).unwrap_or_else(|error| panic!("docker {args:?}: {error}"))
