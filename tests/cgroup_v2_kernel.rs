@@ -116,6 +116,8 @@ fn file_key(files: &HashMap<String, String>, path: &str, key: &str) -> f64 {
 
 #[test]
 fn every_reading_on_a_real_cgroup_v2_kernel() {
+    common::require_program("qemu-system-x86_64", "qemu-system-x86");
+    common::require_program("xz", "xz-utils");
     let binary = static_binary();
     let serial = tempfile::NamedTempFile::new().unwrap();
     let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/v2-kernel/run-vm.sh");

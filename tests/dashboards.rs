@@ -19,11 +19,12 @@ fn repository(path: &str) -> PathBuf {
 }
 
 fn assert_promtool_passes(args: &[&str], dir: &Path) {
+    common::require_program("promtool", "prometheus");
     let output = Command::new("promtool")
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("promtool must be installed (Debian package prometheus)");
+        .expect("run promtool");
     assert!(
         output.status.success(),
         "promtool {args:?}:\n{}{}",
@@ -149,6 +150,7 @@ impl Prometheus {
             ),
         )
         .unwrap();
+        common::require_program("prometheus", "prometheus");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -159,7 +161,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus must be installed (Debian package prometheus)");
+            .expect("run prometheus");
         let prometheus = Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),

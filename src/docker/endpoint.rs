@@ -72,7 +72,9 @@ impl Endpoint {
                         Some((_, "")) => None,
                         Some((_, after)) if after.starts_with(':') => Some(&after[1..]),
                         _ => {
-                            return refuse("an IPv6 address is written [address] or [address]:port");
+                            return refuse(
+                                "an IPv6 address is written [address] or [address]:port",
+                            );
                         }
                     }
                 } else {

@@ -23,6 +23,30 @@ pub fn stevedore_binary() -> &'static str {
     env!("CARGO_BIN_EXE_stevedore")
 }
 
+/// Stops a test that needs a program from outside the repository, with one line saying
+/// what is missing and where it comes from.
+pub fn require_program(program: &str, debian_package: &str) {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(
+        on_path,
+        "`{program}` is not installed: it is in Debian's `{debian_package}` package \
+         (`scripts/test` installs everything the tests need)"
+    );
+}
+
+/// Stops a test that needs a Docker Engine when none answers, saying so in one line.
+pub fn require_engine() {
+    require_program("docker", "docker.io");
+    if let Err(error) = docker_result(&["version", "--format", "{{.Server.Version}}"]) {
+        let first_line = error.lines().next().unwrap_or_default().to_owned();
+        panic!(
+            "no Docker Engine answers ({first_line}): start one (`dockerd`), or run \
+             `scripts/test`, which starts one"
+        );
+    }
+}
+
 /// A client of the engine the docker CLI talks to (`DOCKER_HOST`, else the default socket).
 pub fn engine_client() -> stevedore::docker::EngineClient {
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
@@ -49,13 +73,15 @@ pub fn docker_result(args: &[&str]) -> Result<String, String> {
 
 /// Builds the test image once (the engine's cache makes rebuilds instant).
 pub fn ensure_image() {
+    require_engine();
     if docker_result(&["image", "inspect", IMAGE]).is_ok() {
         return;
     }
+    require_program("busybox", "busybox-static");
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|path| Path::new(path).exists())
-        .expect("busybox-static must be installed (Debian package busybox-static)");
+        .expect("busybox is on the PATH");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(busybox, dir.path().join("busybox")).unwrap();
     std::fs::write(
@@ -400,13 +426,14 @@ pub fn event_count_increase(
 /// Lints a text exposition with `promtool check metrics`.
 pub fn promtool_check_metrics(text: &str) {
     use std::io::Write;
+    require_program("promtool", "prometheus");
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool must be installed (Debian package prometheus)");
+        .expect("run promtool");
     child
         .stdin
         .take()
