@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::cgroup::Hierarchy;
@@ -58,6 +59,14 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
         })
         .ok();
     let hierarchy = Arc::new(Hierarchy::discover(&cli.cgroupfs, mountinfo.as_deref()));
+    if hierarchy.is_empty() {
+        return Err(format!(
+            "no cgroup filesystem at --path.cgroupfs={}: found neither cgroup v2 \
+             (cgroup.controllers) nor v1 controller directories (cpu, memory, ...); it names \
+             the cgroup root, usually /sys/fs/cgroup",
+            cli.cgroupfs.display()
+        ));
+    }
     tracing::info!(cgroupfs = %cli.cgroupfs.display(), hierarchy = %hierarchy.describe(), "found cgroup hierarchy");
     let inventory = Arc::new(Inventory::default());
     let targets = Arc::new(Resolver::new(TargetConfig {
@@ -122,7 +131,10 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|error| format!("listening socket: {error}"))?;
-    tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+    // Taken before the exporter says it listens: from then on a SIGHUP never meets the
+    // signal's default action, which ends the process.
+    let hangups = signal(SignalKind::hangup())
+        .map_err(|error| format!("cannot listen for SIGHUP: {error}"))?;
     let notices = match &parts.policy {
         Some(policy) => {
             let (notices, receiver) = mpsc::channel(1024);
@@ -132,12 +144,17 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
                 inventory: Arc::clone(&parts.inventory),
                 targets: Arc::clone(&parts.targets),
                 engine: EngineClient::new(parts.sync_config.endpoint.clone()),
+                hangups,
             };
             tokio::spawn(enforcer.run(receiver));
             Some(notices)
         }
-        None => None,
+        None => {
+            tokio::spawn(ignore_hangups(hangups));
+            None
+        }
     };
+    tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
     tokio::spawn(sync::run(
         parts.sync_config.clone(),
         Arc::clone(&parts.inventory),
@@ -224,8 +241,15 @@ pub async fn policy_plan(mut cli: Cli, file: &Path) -> Result<String, String> {
     ))
 }
 
+/// Without a policy there is nothing to reload, but a SIGHUP (a habit of service managers
+/// and of people) must not end the exporter, as the signal's default action would.
+async fn ignore_hangups(mut hangups: Signal) {
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: no --policy.file to reload; ignored");
+    }
+}
+
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

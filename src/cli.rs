@@ -28,7 +28,8 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
 
-    /// Docker Engine address (unix:///path or tcp://host:port).
+    /// Docker Engine address, as DOCKER_HOST: unix:///path, /path, tcp://host:port,
+    /// tcp://host (port 2375) or host:port.
     #[arg(
         long = "docker.host",
         env = "DOCKER_HOST",
@@ -304,14 +305,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `:9417` listens on every address, as Go exporters read it; `host:port` as given.
+/// `--web.listen-address`: `host:port`, `[v6]:port` or `:port` (every address). A host
+/// name is resolved, and the first address it resolves to is the one listened on.
 pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
     let full = if text.starts_with(':') {
         format!("0.0.0.0{text}")
     } else {
         text.to_owned()
     };
-    full.parse()
-        .map_err(|_| format!("--web.listen-address={text:?} is not host:port or :port"))
+    if let Ok(address) = full.parse() {
+        return Ok(address);
+    }
+    let Some((host, port)) = full.rsplit_once(':') else {
+        return Err(format!(
+            "--web.listen-address={text:?} has no port (host:port or :port)"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "--web.listen-address={text:?}: {port:?} is not a port number"
+        ));
+    }
+    use std::net::ToSocketAddrs;
+    let mut addresses = full.to_socket_addrs().map_err(|error| {
+        format!("--web.listen-address={text:?}: cannot resolve {host:?}: {error}")
+    })?;
+    addresses
+        .next()
+        .ok_or_else(|| format!("--web.listen-address={text:?}: {host:?} resolves to no address"))
 }
 
 #[cfg(test)]
@@ -424,7 +445,27 @@ mod tests {
             listen_address("127.0.0.1:0").unwrap(),
             "127.0.0.1:0".parse().unwrap()
         );
-        assert!(listen_address("nowhere").is_err());
+        assert_eq!(
+            listen_address("localhost:9417").unwrap().port(),
+            9417,
+            "host names resolve"
+        );
+        assert!(listen_address("localhost:9417").unwrap().ip().is_loopback());
+        assert!(
+            listen_address("nowhere")
+                .unwrap_err()
+                .contains("has no port")
+        );
+        assert!(
+            listen_address("localhost:http")
+                .unwrap_err()
+                .contains("not a port number")
+        );
+        assert!(
+            listen_address("no-such-host.invalid:9417")
+                .unwrap_err()
+                .contains("cannot resolve \"no-such-host.invalid\"")
+        );
     }
 
     #[test]

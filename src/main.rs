@@ -25,8 +25,9 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Once, as a plain line: a multi-line error (every problem of a policy) stays
+        // readable, and a service manager keeps stderr whatever the log format.
         Err(error) => {
-            tracing::error!(%error, "stevedore stopped");
             eprintln!("stevedore: {error}");
             ExitCode::FAILURE
         }

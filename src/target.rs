@@ -57,6 +57,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// A running container whose cgroup was not found: its usage cannot be reported.
+    pub fn is_unlocated(&self) -> bool {
+        self.cgroup.is_none() && self.container().is_some_and(Container::is_running)
+    }
+
     pub fn container(&self) -> Option<&Container> {
         match &self.kind {
             Kind::Container(container) => Some(container),
@@ -160,7 +165,11 @@ impl Resolver {
             let mut still_here = HashMap::with_capacity(snapshot.containers.len());
             for tracked in &snapshot.containers {
                 let id = &tracked.container.id;
-                let mut target = match resolved.remove(id) {
+                let previous = resolved.remove(id);
+                let unlocated_before = previous
+                    .as_ref()
+                    .is_some_and(|(seen, target)| seen.is_running() && target.cgroup.is_none());
+                let mut target = match previous {
                     Some((seen, target))
                         if Arc::ptr_eq(&seen, &tracked.container)
                             && (target.cgroup.is_some() || !tracked.container.is_running()) =>
@@ -169,6 +178,15 @@ impl Resolver {
                     }
                     _ => self.resolve(&tracked.container, driver),
                 };
+                if target.is_unlocated() && !unlocated_before {
+                    tracing::warn!(
+                        container = %tracked.container.name,
+                        id = %id,
+                        cgroupfs = %self.config.hierarchy.describe(),
+                        "no cgroup found for a running container; its usage is not reported \
+                         (counted in stevedore_scrape_containers_without_cgroup)"
+                    );
+                }
                 target.earlier_oom_kills = tracked.earlier_oom_kills;
                 still_here.insert(id.clone(), (Arc::clone(&tracked.container), target.clone()));
                 targets.push(target);

@@ -169,6 +169,11 @@ impl Hierarchy {
         }
     }
 
+    /// Whether no cgroup tree at all was found (the root is not a cgroup filesystem).
+    pub fn is_empty(&self) -> bool {
+        self.legacy.is_empty() && self.unified.is_none()
+    }
+
     /// The directory holding `controller`'s files for cgroup `path`.
     pub fn dir(&self, controller: Controller, path: &str) -> Option<PathBuf> {
         match self.mode {

@@ -15,6 +15,7 @@ pub static COLLECTOR: Collector = Collector {
         &COLLECTOR_DURATION,
         &COLLECTOR_SUCCESS,
         &TARGETS,
+        &CONTAINERS_WITHOUT_CGROUP,
         &CPU,
         &RESIDENT,
         &VIRTUAL,
@@ -42,6 +43,10 @@ pub static TARGETS: Desc = gauge(
     "stevedore_scrape_targets",
     "Cgroups read on this scrape, by source (docker, raw or root).",
 );
+static CONTAINERS_WITHOUT_CGROUP: Desc = gauge(
+    "stevedore_scrape_containers_without_cgroup",
+    "Running containers whose cgroup was not found under --path.cgroupfs; their usage is missing.",
+);
 static CPU: Desc = counter(
     "process_cpu_seconds_total",
     "Total user and system CPU time spent in seconds.",
@@ -64,12 +69,23 @@ static START_TIME: Desc = gauge(
     "Start time of the process since unix epoch in seconds.",
 );
 
-fn collect(_: &ScrapeContext, out: &mut Exposition) -> Result<(), FileError> {
+fn collect(scrape: &ScrapeContext, out: &mut Exposition) -> Result<(), FileError> {
     out.push(
         &BUILD_INFO,
         None,
         vec![("version", env!("CARGO_PKG_VERSION").into())],
         1u64,
+    );
+    let unlocated = scrape
+        .targets
+        .iter()
+        .filter(|target| target.is_unlocated())
+        .count();
+    out.push(
+        &CONTAINERS_WITHOUT_CGROUP,
+        None,
+        Vec::new(),
+        unlocated as u64,
     );
     // The exporter's own process, wherever procfs is mounted for the containers'.
     let procfs = std::path::Path::new("/proc");

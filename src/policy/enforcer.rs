@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::Signal;
 use tokio::sync::mpsc;
 
 use super::apply::{self, Outcome};
@@ -32,17 +32,12 @@ pub struct Enforcer {
     /// Where each container's cgroup is.
     pub targets: Arc<Resolver>,
     pub engine: EngineClient,
+    /// SIGHUP reloads the policy.
+    pub hangups: Signal,
 }
 
 impl Enforcer {
-    pub async fn run(self, mut notices: mpsc::Receiver<Notice>) {
-        let mut hangup = match signal(SignalKind::hangup()) {
-            Ok(hangup) => Some(hangup),
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGHUP; the policy reloads only when its file changes");
-                None
-            }
-        };
+    pub async fn run(mut self, mut notices: mpsc::Receiver<Notice>) {
         let mut poll = tokio::time::interval(FILE_POLL);
         let mut last_text = std::fs::read_to_string(&self.state.file).ok();
         loop {
@@ -52,7 +47,7 @@ impl Enforcer {
                     Some(Notice::Started(id)) => self.apply_to(&id).await,
                     Some(Notice::Resynced) => self.apply_to_all().await,
                 },
-                Some(()) = async { hangup.as_mut()?.recv().await } => {
+                Some(()) = self.hangups.recv() => {
                     last_text = std::fs::read_to_string(&self.state.file).ok();
                     if self.reload("SIGHUP") {
                         self.apply_to_all().await;
