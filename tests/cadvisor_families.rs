@@ -299,7 +299,7 @@ fn a_container_writing_its_own_filesystem_shows_in_fs_usage_after_one_refresh() 
 
 #[test]
 fn health_creation_time_and_the_process_families() {
-    let containers = Containers::new("health");
+    let containers = Containers::new("health-and-processes");
     let healthy = containers.run(&[
         "--health-cmd",
         "true",

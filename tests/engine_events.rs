@@ -297,7 +297,7 @@ fn an_oom_kill_of_the_main_process_still_counts_after_the_restart() {
 
 #[test]
 fn health_checks_report_healthy_and_unhealthy() {
-    let containers = Containers::new("health");
+    let containers = Containers::new("health-states");
     let exporter = Exporter::start(&[]);
     for (name, command) in [
         ("stevedore-healthy", "true"),
@@ -359,6 +359,41 @@ fn health_checks_report_healthy_and_unhealthy() {
             "docker_events_total",
             &[("type", "container"), ("action", "health_status")]
         ) >= 2.0
+    );
+
+    // The failing streak grows with every probe while the status stays `unhealthy`, so no
+    // status event says so: each engine reading is caught up with, until the streak has
+    // grown by five probes.
+    let unhealthy = [("name", "stevedore-unhealthy")];
+    let engine_streak = || -> f64 {
+        common::docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Health.FailingStreak}}",
+            "stevedore-unhealthy",
+        ])
+        .parse()
+        .expect("a failing streak")
+    };
+    let first = engine_streak();
+    let watching = Instant::now();
+    let mut ours = 0.0;
+    while ours < first + 5.0 && watching.elapsed() < Duration::from_secs(60) {
+        let engine = engine_streak();
+        ours = wait_for(
+            "our streak to reach the engine's",
+            Duration::from_secs(5),
+            || {
+                let ours = exporter
+                    .scrape()
+                    .value("docker_container_health_failing_streak", &unhealthy)?;
+                (ours >= engine).then_some(ours)
+            },
+        );
+    }
+    assert!(
+        ours >= first + 5.0,
+        "the streak went from {first} to only {ours} in a minute of 1 s probes"
     );
 }
 

@@ -3,6 +3,7 @@
 //! containers stay, and the task reconnects with backoff and jitter, replaying the events
 //! it missed with `since` and counting none twice.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// How often a quiet event stream is checked by pinging the engine.
 const LIVENESS_PING: Duration = Duration::from_secs(15);
 const MAX_RETRY: Duration = Duration::from_secs(2);
+/// A health probe is an exec: its `exec_die` is the only event of a probe that changes no
+/// status, yet the failing streak moved. The engine records the probe's result just after
+/// the exec ends, so the container is inspected this long after.
+const HEALTH_SETTLE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -94,6 +99,16 @@ struct Sync {
     resume_from: Option<i64>,
     /// Whether the engine has answered once: its version is logged at the first connect.
     connected_before: bool,
+    /// Containers whose health probe ended, to inspect at `health_recheck_at`.
+    health_rechecks: BTreeSet<String>,
+    health_recheck_at: Option<tokio::time::Instant>,
+}
+
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Sync {
@@ -109,6 +124,8 @@ impl Sync {
             seen: SeenEvents::default(),
             resume_from: None,
             connected_before: false,
+            health_rechecks: BTreeSet::new(),
+            health_recheck_at: None,
         }
     }
 
@@ -167,6 +184,9 @@ impl Sync {
                     Some(StreamItem::Ended(reason)) => return Err(reason),
                     None => return Ok(()),
                 },
+                _ = sleep_until_some(self.health_recheck_at), if self.health_recheck_at.is_some() => {
+                    self.recheck_health(&client).await;
+                }
                 _ = liveness.tick() => {
                     client
                         .ping()
@@ -248,6 +268,25 @@ impl Sync {
         }
     }
 
+    /// Inspects the health-checked containers whose probes ended since the last recheck.
+    async fn recheck_health(&mut self, client: &EngineClient) {
+        self.health_recheck_at = None;
+        for id in std::mem::take(&mut self.health_rechecks) {
+            self.refresh(client, &id).await;
+        }
+    }
+
+    /// Reads the container anew: updated in the inventory, or removed from it when the
+    /// engine no longer has it.
+    async fn refresh(&self, client: &EngineClient, id: &str) {
+        match self.inspect(client, id).await {
+            Some(tracked) => self.inventory.upsert(tracked),
+            None => {
+                self.inventory.remove(id);
+            }
+        }
+    }
+
     async fn handle(&mut self, client: &EngineClient, event: Event) {
         if !self.seen.first_time(&event) {
             return;
@@ -264,17 +303,22 @@ impl Sync {
             "destroy" => {
                 self.inventory.remove(id);
             }
-            // Actions that change nothing the inventory holds.
-            "exec_create" | "exec_start" | "exec_die" | "exec_detach" | "attach" | "detach"
-            | "top" | "resize" | "copy" | "archive-path" | "extract-to-dir" | "export"
-            | "commit" => {}
-            action => {
-                match self.inspect(client, id).await {
-                    Some(tracked) => self.inventory.upsert(tracked),
-                    None => {
-                        self.inventory.remove(id);
-                    }
+            "exec_die" => {
+                let health_checked = self
+                    .inventory
+                    .get(id)
+                    .is_some_and(|tracked| tracked.container.health.is_some());
+                if health_checked {
+                    self.health_rechecks.insert(id.to_owned());
+                    self.health_recheck_at
+                        .get_or_insert_with(|| tokio::time::Instant::now() + HEALTH_SETTLE);
                 }
+            }
+            // Actions that change nothing the inventory holds.
+            "exec_create" | "exec_start" | "exec_detach" | "attach" | "detach" | "top"
+            | "resize" | "copy" | "archive-path" | "extract-to-dir" | "export" | "commit" => {}
+            action => {
+                self.refresh(client, id).await;
                 if action == "start" {
                     self.notify(Notice::Started(id.to_owned())).await;
                 }
