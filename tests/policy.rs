@@ -587,6 +587,23 @@ fn policy_check_places_each_mistake_at_its_line() {
     let (ok, output) = stevedore(&["policy", "check", "/nonexistent/policy.yaml"]);
     assert!(!ok);
     assert!(output.contains("cannot read the policy"), "{output}");
+
+    // A file past the size limit is refused unread, however valid.
+    let huge = dir.path().join("huge.yaml");
+    let mut text = String::from("rules:\n");
+    while text.len() <= 5 * MIB as usize {
+        let index = text.len();
+        text.push_str(&format!(
+            "  - name: rule-{index}\n    match: {{name: \"app-{index}\"}}\n    limits: {{memory: 64m}}\n"
+        ));
+    }
+    std::fs::write(&huge, text).unwrap();
+    let (ok, output) = stevedore(&["policy", "check", huge.to_str().unwrap()]);
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("more than the 4MiB a policy file may be"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -596,8 +613,13 @@ fn policy_plan_prints_current_and_wanted_limits_and_applies_nothing() {
     let policy = write_policy(
         dir.path(),
         "rules:
-  - name: base
+  - name: floor
     match: {name: \"stevedore-pol-plan-*\"}
+    defaults:
+      memory: 1g
+      pids-limit: 500
+  - name: base
+    match: {name: stevedore-pol-plan-a}
     limits:
       memory: 128m
       pids-limit: 90
@@ -607,24 +629,22 @@ fn policy_plan_prints_current_and_wanted_limits_and_applies_nothing() {
       cpus: 0.5
 ",
     );
-    let a = containers.run(&[
-        "--name",
+    let run = |name: &str, limits: &[&str]| {
+        let mut args = vec!["--name", name];
+        args.extend_from_slice(limits);
+        args.extend_from_slice(&[common::IMAGE, "sleep", "600"]);
+        containers.run(&args)
+    };
+    let a = run(
         "stevedore-pol-plan-a",
-        "--memory",
-        "64m",
-        "--pids-limit",
-        "90",
-        common::IMAGE,
-        "sleep",
-        "600",
-    ]);
-    containers.run(&[
-        "--name",
-        "stevedore-pol-unplanned",
-        common::IMAGE,
-        "sleep",
-        "600",
-    ]);
+        &["--memory", "64m", "--pids-limit", "90"],
+    );
+    let tight = run(
+        "stevedore-pol-plan-tight",
+        &["--memory", "50m", "--pids-limit", "20"],
+    );
+    let open = run("stevedore-pol-plan-open", &[]);
+    run("stevedore-pol-unplanned", &[]);
     let (ok, output) = stevedore(&["policy", "plan", policy.to_str().unwrap()]);
     assert!(ok, "{output}");
     let lines: Vec<String> = output
@@ -641,13 +661,52 @@ fn policy_plan_prints_current_and_wanted_limits_and_applies_nothing() {
         "stevedore-pol-plan-a ({}), rules: base, exact",
         &a[..12]
     ));
-    has("memory 64MiB -> 128MiB [base]");
+    has("memory 64MiB -> 128MiB (LOOSENS) [base]");
     has("pids-limit 90 (in place) [base]");
     has("cpus unlimited -> 0.5 [exact]");
+    // Defaults fill only what a container lacks: the tight one keeps its own limits.
+    has("memory 50MiB (kept; the default 1GiB is for containers without one) [floor]");
+    has("pids-limit 20 (kept; the default 500 is for containers without one) [floor]");
+    has("memory unlimited -> 1GiB [floor]");
+    has("pids-limit unlimited -> 500 [floor]");
+    assert!(
+        output.contains("1 limit(s) marked LOOSENS"),
+        "the summary does not count the loosened limit:\n{output}"
+    );
     assert!(!output.contains("stevedore-pol-unplanned"), "{output}");
     assert!(output.contains("Nothing was applied"), "{output}");
     assert_eq!(
         inspect(&a, "{{.HostConfig.Memory}}"),
         (64 * MIB).to_string()
+    );
+
+    // Enforced, the defaults reach the open container and leave the tight one as it was.
+    let exporter = enforcing(&policy);
+    wait_for(
+        "the open container's defaults",
+        Duration::from_secs(10),
+        || {
+            (inspect(&open, "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}")
+                == format!("{} 500", 1024 * MIB))
+            .then_some(())
+        },
+    );
+    wait_for(
+        "the tight container to be found in place",
+        Duration::from_secs(10),
+        || {
+            exporter
+                .log()
+                .iter()
+                .any(|line| {
+                    line.contains("limits already as the policy wants")
+                        && line.contains("stevedore-pol-plan-tight")
+                })
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        inspect(&tight, "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"),
+        format!("{} 20", 50 * MIB)
     );
 }

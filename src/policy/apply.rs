@@ -6,7 +6,7 @@
 use super::drift::Observed;
 use super::model::{Resource, Value};
 use crate::cgroup::io::{self, Throttle};
-use crate::cgroup::{Cgroup, DeviceNumber, Limit};
+use crate::cgroup::{Cgroup, DeviceNumber, FileError, Limit};
 use crate::docker::api::ContainerUpdate;
 use crate::docker::container::EngineResources;
 use crate::docker::{EngineClient, EngineError};
@@ -15,7 +15,7 @@ use crate::docker::{EngineClient, EngineError};
 const DEFAULT_CPU_PERIOD: i64 = 100_000;
 
 /// What applying did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Every wanted limit was already in place.
     Unchanged,
@@ -24,8 +24,22 @@ pub enum Outcome {
     },
     Failed {
         attempted: Vec<Observed>,
-        reason: String,
+        error: ApplyError,
     },
+}
+
+/// Why limits were not applied (the container is left as it was).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("device {0} is not known on this host")]
+    UnknownDevice(String),
+    #[error("the kernel refused a device limit: {0}")]
+    KernelRefused(FileError),
+    #[error("the engine refused the update: {0}")]
+    EngineRefused(String),
+    /// The update may or may not have reached the engine; trying again is safe.
+    #[error("the update did not reach the engine: {0}")]
+    EngineUnreachable(EngineError),
 }
 
 /// The engine update for the limits that are not in place. Besides the drifted values it
@@ -127,7 +141,7 @@ struct DeviceWrite {
     before: Limit,
 }
 
-fn device_writes(observed: &[Observed]) -> Result<Vec<DeviceWrite>, String> {
+fn device_writes(observed: &[Observed]) -> Result<Vec<DeviceWrite>, ApplyError> {
     let mut writes = Vec::new();
     for item in observed.iter().filter(|item| item.needs_change()) {
         let Resource::Device(throttle, path) = &item.wanted.resource else {
@@ -136,7 +150,7 @@ fn device_writes(observed: &[Observed]) -> Result<Vec<DeviceWrite>, String> {
         let device = item
             .wanted
             .device
-            .ok_or_else(|| format!("device {path} is not known on this host"))?;
+            .ok_or_else(|| ApplyError::UnknownDevice(path.clone()))?;
         let as_limit = |value: &Value| match value {
             Value::Rate(value) | Value::Count(value) => Limit::Value(*value),
             _ => Limit::Unlimited,
@@ -168,21 +182,24 @@ pub async fn apply(
     if attempted.is_empty() {
         return Outcome::Unchanged;
     }
-    let failed = |reason: String| Outcome::Failed {
+    let failed = |error: ApplyError| Outcome::Failed {
         attempted: attempted.clone(),
-        reason,
+        error,
     };
     let writes = match device_writes(&observed) {
         Ok(writes) => writes,
-        Err(reason) => return failed(reason),
+        Err(error) => return failed(error),
     };
     let mut written = Vec::new();
     for write in &writes {
-        match io::write_throttle(cgroup, write.device, write.throttle, write.wanted) {
+        let result = tokio::task::block_in_place(|| {
+            io::write_throttle(cgroup, write.device, write.throttle, write.wanted)
+        });
+        match result {
             Ok(()) => written.push(write),
             Err(error) => {
-                undo(cgroup, &written);
-                return failed(format!("the kernel refused a device limit: {error}"));
+                tokio::task::block_in_place(|| undo(cgroup, &written));
+                return failed(ApplyError::KernelRefused(error));
             }
         }
     }
@@ -191,12 +208,10 @@ pub async fn apply(
             .post(&format!("/containers/{container_id}/update"), &update)
             .await
     {
-        undo(cgroup, &written);
+        tokio::task::block_in_place(|| undo(cgroup, &written));
         return failed(match error {
-            EngineError::Refused { message, .. } => {
-                format!("the engine refused the update: {message}")
-            }
-            other => format!("the update did not reach the engine: {other}"),
+            EngineError::Refused { message, .. } => ApplyError::EngineRefused(message),
+            other => ApplyError::EngineUnreachable(other),
         });
     }
     Outcome::Applied { changed: attempted }
@@ -222,6 +237,7 @@ mod tests {
                 value,
                 rule: 0,
                 device: None,
+                default: false,
             },
             current: Some(Value::Unlimited),
             in_place: false,

@@ -78,13 +78,38 @@ fn check_limits(rule: &Rule, host: &Host, problems: &mut Vec<Problem>) {
     let find = |resource: &Resource| {
         rule.limits
             .iter()
+            .chain(&rule.defaults)
             .find(|setting| setting.value.resource == *resource)
     };
+    for default in &rule.defaults {
+        let resource = &default.value.resource;
+        if !resource.can_be_unlimited() {
+            problems.push(Problem::at(
+                default.position,
+                format!(
+                    "`{resource}` cannot be a default: every container has a value for it, so a default would never apply; put it under `limits`"
+                ),
+            ));
+        }
+        if let Some(limit) = rule
+            .limits
+            .iter()
+            .find(|limit| limit.value.resource == *resource)
+        {
+            problems.push(Problem::at(
+                default.position,
+                format!(
+                    "`{resource}` is both a limit (line {}) and a default of this rule; keep one",
+                    limit.position.line
+                ),
+            ));
+        }
+    }
     let bytes = |resource: &Resource| match find(resource).map(|s| &s.value.value) {
         Some(Value::Bytes(bytes)) => Some(*bytes),
         _ => None,
     };
-    for setting in &rule.limits {
+    for setting in rule.limits.iter().chain(&rule.defaults) {
         let at = setting.position;
         let mut problem = |message: String| problems.push(Problem::at(at, message));
         match (&setting.value.resource, &setting.value.value) {
@@ -359,6 +384,28 @@ rules:
         assert!(on_line(&found, 9).contains("1000 to 1000000"));
         assert!(on_line(&found, 13).contains("above `memory`"));
         assert_eq!(on_line(&found, 14), "");
+    }
+
+    #[test]
+    fn defaults_are_limits_a_container_can_lack_and_are_checked_like_limits() {
+        let found = problems(
+            "\
+rules:
+  - name: floor
+    limits:
+      memory: 64m
+    defaults:
+      memory: 1g
+      cpu-shares: 512
+      pids-limit: 500
+      memory-reservation: 4m
+",
+        );
+        assert!(on_line(&found, 6).contains("both a limit (line 4) and a default"));
+        assert!(on_line(&found, 7).contains("`cpu-shares` cannot be a default"));
+        assert_eq!(on_line(&found, 8), "");
+        assert!(on_line(&found, 9).contains("below the engine's minimum"));
+        assert_eq!(found.len(), 3, "{found:#?}");
     }
 
     #[test]

@@ -16,7 +16,12 @@
 //!       memory: 512m
 //!       cpus: 1.5
 //!       device-write-bps: ["/dev/sda:10mb"]
+//!     defaults:                       # only where the container has no such limit
+//!       pids-limit: 500
 //! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
@@ -42,7 +47,7 @@ impl Problem {
 }
 
 const TOP_KEYS: [&str; 1] = ["rules"];
-const RULE_KEYS: [&str; 4] = ["name", "match", "exclude", "limits"];
+const RULE_KEYS: [&str; 5] = ["name", "match", "exclude", "limits", "defaults"];
 const SELECTOR_KEYS: [&str; 5] = [
     "name",
     "image",
@@ -175,19 +180,22 @@ impl Reader {
         if policy.rules.is_empty() && self.problems.is_empty() {
             self.problem(position(document), "the policy has no rules");
         }
-        let mut seen: Vec<(&str, Position)> = Vec::new();
+        let mut first_use: HashMap<&str, Position> = HashMap::with_capacity(policy.rules.len());
         let mut duplicates = Vec::new();
         for rule in &policy.rules {
-            if let Some((_, first)) = seen.iter().find(|(name, _)| *name == rule.name) {
-                duplicates.push(Problem::at(
+            match first_use.entry(&rule.name) {
+                Entry::Occupied(first) => duplicates.push(Problem::at(
                     rule.position,
                     format!(
                         "rule name `{}` is already used at line {}; metrics tell rules apart by name",
-                        rule.name, first.line
+                        rule.name,
+                        first.get().line
                     ),
-                ));
+                )),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(rule.position);
+                }
             }
-            seen.push((&rule.name, rule.position));
         }
         self.problems.extend(duplicates);
         policy
@@ -205,6 +213,7 @@ impl Reader {
             limits_position: position(node),
             limits_written: 0,
             limits: Vec::new(),
+            defaults: Vec::new(),
         };
         let mut has_limits = false;
         for (key, key_node, value) in self.mapping(node, "a rule", &RULE_KEYS) {
@@ -222,13 +231,20 @@ impl Reader {
                     }
                     _ => rule.excludes.push(self.selector(value, "`exclude`")),
                 },
-                "limits" => {
-                    has_limits = true;
-                    rule.limits_position = position(key_node);
-                    if let YamlData::Mapping(entries) = &value.data {
-                        rule.limits_written = entries.len();
+                "limits" | "defaults" => {
+                    if !has_limits {
+                        rule.limits_position = position(key_node);
                     }
-                    rule.limits = self.limits(value);
+                    has_limits = true;
+                    if let YamlData::Mapping(entries) = &value.data {
+                        rule.limits_written += entries.len();
+                    }
+                    let settings = self.limits(value, &key);
+                    if key == "limits" {
+                        rule.limits = settings;
+                    } else {
+                        rule.defaults = settings;
+                    }
                 }
                 _ => unreachable!("keys are checked against RULE_KEYS"),
             }
@@ -237,7 +253,7 @@ impl Reader {
             self.problem(
                 rule.position,
                 format!(
-                    "rule `{}` has no `limits`; a rule declares the limits of the containers it selects",
+                    "rule `{}` has no `limits` or `defaults`; a rule declares the limits of the containers it selects",
                     rule.name
                 ),
             );
@@ -322,9 +338,10 @@ impl Reader {
         }
     }
 
-    fn limits(&mut self, node: &MarkedYaml) -> Vec<Spanned<Setting>> {
+    /// The entries of `limits:` or `defaults:` (`section`).
+    fn limits(&mut self, node: &MarkedYaml, section: &str) -> Vec<Spanned<Setting>> {
         let mut limits = Vec::new();
-        for (key, _, value) in self.mapping(node, "`limits`", &Resource::keys()) {
+        for (key, _, value) in self.mapping(node, &format!("`{section}`"), &Resource::keys()) {
             let at = position(value);
             let throttle = Throttle::ALL
                 .into_iter()

@@ -23,6 +23,36 @@ impl Observed {
     pub fn needs_change(&self) -> bool {
         self.current.is_some() && !self.in_place
     }
+
+    /// Whether applying would grant the container more than it has now.
+    pub fn loosens(&self) -> bool {
+        self.needs_change()
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|current| loosens(&self.wanted.resource, current, &self.wanted.value))
+    }
+}
+
+/// Whether `wanted` grants more than `current` of a limit that caps a container: a higher
+/// value, or none at all.
+pub fn loosens(resource: &Resource, current: &Value, wanted: &Value) -> bool {
+    if !resource.caps() {
+        return false;
+    }
+    let amount = |value: &Value| match value {
+        Value::Bytes(amount) | Value::Rate(amount) | Value::Count(amount) => Some(*amount as f64),
+        Value::Cpus(cpus) => Some(*cpus),
+        Value::List(_) | Value::Unlimited => None,
+    };
+    match (current, wanted) {
+        (Value::Unlimited, _) => false,
+        (_, Value::Unlimited) => true,
+        (current, wanted) => match (amount(current), amount(wanted)) {
+            (Some(current), Some(wanted)) => wanted > current,
+            _ => false,
+        },
+    }
 }
 
 /// Reads the current value of every wanted limit and compares.
@@ -39,12 +69,14 @@ pub fn observe(cgroup: &Cgroup, wanted: &[Wanted]) -> Result<Vec<Observed>, File
         .map(|wanted| {
             let current = reader.value(wanted)?;
             let in_place = current.as_ref().is_some_and(|current| {
-                satisfied(
-                    &wanted.resource,
-                    &wanted.value,
-                    current,
-                    cgroup.is_unified(),
-                )
+                // A default leaves whatever limit the container has alone.
+                (wanted.default && *current != Value::Unlimited)
+                    || satisfied(
+                        &wanted.resource,
+                        &wanted.value,
+                        current,
+                        cgroup.is_unified(),
+                    )
             });
             Ok(Observed {
                 wanted: wanted.clone(),
@@ -247,6 +279,42 @@ mod tests {
             &Value::Count(50),
             &Value::Unlimited,
             false
+        ));
+    }
+
+    #[test]
+    fn raising_or_removing_a_cap_loosens_and_lowering_it_does_not() {
+        let mib = 1024 * 1024;
+        assert!(loosens(
+            &Resource::Memory,
+            &Value::Bytes(50 * mib),
+            &Value::Bytes(1024 * mib)
+        ));
+        assert!(!loosens(
+            &Resource::Memory,
+            &Value::Bytes(1024 * mib),
+            &Value::Bytes(50 * mib)
+        ));
+        assert!(!loosens(
+            &Resource::Memory,
+            &Value::Unlimited,
+            &Value::Bytes(50 * mib)
+        ));
+        assert!(loosens(
+            &Resource::PidsLimit,
+            &Value::Count(20),
+            &Value::Unlimited
+        ));
+        assert!(loosens(
+            &Resource::Cpus,
+            &Value::Cpus(0.5),
+            &Value::Cpus(1.5)
+        ));
+        // Shares are a weight among neighbours, not a cap.
+        assert!(!loosens(
+            &Resource::CpuShares,
+            &Value::Count(256),
+            &Value::Count(1024)
         ));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::signal::unix::Signal;
 use tokio::sync::mpsc;
 
-use super::apply::{self, Outcome};
+use super::apply::{self, ApplyError, Outcome};
 use super::check::Host;
 use super::drift::{self, Observed};
 use super::model::ContainerFacts;
@@ -39,7 +39,7 @@ pub struct Enforcer {
 impl Enforcer {
     pub async fn run(mut self, mut notices: mpsc::Receiver<Notice>) {
         let mut poll = tokio::time::interval(FILE_POLL);
-        let mut last_text = std::fs::read_to_string(&self.state.file).ok();
+        let mut last_text = self.read_text().await;
         loop {
             tokio::select! {
                 notice = notices.recv() => match notice {
@@ -48,16 +48,16 @@ impl Enforcer {
                     Some(Notice::Resynced) => self.apply_to_all().await,
                 },
                 Some(()) = self.hangups.recv() => {
-                    last_text = std::fs::read_to_string(&self.state.file).ok();
-                    if self.reload("SIGHUP") {
+                    last_text = self.read_text().await;
+                    if self.reload("SIGHUP").await {
                         self.apply_to_all().await;
                     }
                 }
                 _ = poll.tick() => {
-                    let text = std::fs::read_to_string(&self.state.file).ok();
+                    let text = self.read_text().await;
                     if text != last_text {
                         last_text = text;
-                        if self.reload("the file changed") {
+                        if self.reload("the file changed").await {
                             self.apply_to_all().await;
                         }
                     }
@@ -66,9 +66,25 @@ impl Enforcer {
         }
     }
 
+    /// The policy file's text (off the runtime's threads), `None` when it cannot be read.
+    async fn read_text(&self) -> Option<String> {
+        let file = self.state.file.clone();
+        tokio::task::spawn_blocking(move || state::read_file(&file).ok())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Loads the file again; an invalid file leaves the active policy as it was.
-    fn reload(&self, why: &str) -> bool {
-        match state::load(&self.state.file, &Host::local(&self.procfs)) {
+    async fn reload(&self, why: &str) -> bool {
+        let (file, procfs) = (self.state.file.clone(), self.procfs.clone());
+        let loaded =
+            tokio::task::spawn_blocking(move || state::load(&file, &Host::local(&procfs))).await;
+        let Ok(loaded) = loaded else {
+            tracing::error!(reason = why, "policy not reloaded: the reading task failed");
+            return false;
+        };
+        match loaded {
             Ok(policy) => {
                 tracing::info!(file = %self.state.file.display(), rules = policy.rules.len(), reason = why, "policy loaded");
                 self.state.replace(policy);
@@ -129,7 +145,9 @@ impl Enforcer {
             return;
         };
         let cgroup = Cgroup::new(&self.targets.config().hierarchy, cgroup_path);
-        let observed = match drift::observe(&cgroup, &wanted) {
+        // Reading and writing cgroup files blocks: the runtime moves its other tasks off
+        // this thread meanwhile.
+        let observed = match tokio::task::block_in_place(|| drift::observe(&cgroup, &wanted)) {
             Ok(observed) => observed,
             Err(error) => {
                 tracing::error!(container = %container.name, %error, "cannot read the container's current limits; nothing applied");
@@ -137,36 +155,51 @@ impl Enforcer {
             }
         };
         let outcome = apply::apply(&self.engine, id, &cgroup, &container.resources, observed).await;
-        let (result, items, reason) = match &outcome {
+        let (items, error) = match &outcome {
             Outcome::Unchanged => {
                 tracing::debug!(container = %container.name, "limits already as the policy wants");
                 return;
             }
-            Outcome::Applied { changed } => (APPLIED, changed, None),
-            Outcome::Failed { attempted, reason } => (FAILED, attempted, Some(reason)),
+            Outcome::Applied { changed } => (changed, None),
+            Outcome::Failed { attempted, error } => (attempted, Some(error)),
         };
         let rules = policy.rule_names(items.iter().map(|item| &item.wanted));
-        for rule in &rules {
-            self.state.count(rule, result);
-        }
-        let (rules, changes) = (rules.join(","), describe_changes(items));
-        match reason {
+        let (rule_list, changes) = (rules.join(","), describe_changes(items));
+        match error {
             None => {
-                tracing::info!(container = %container.name, id = %container.id, %rules, %changes, "policy applied")
+                for rule in &rules {
+                    self.state.count(rule, APPLIED);
+                }
+                tracing::info!(container = %container.name, id = %container.id, rules = %rule_list, %changes, "policy applied")
             }
-            Some(reason) => tracing::error!(
+            // Not the policy's failure: every running container is gone through again
+            // when the exporter reconnects to the engine.
+            Some(error @ ApplyError::EngineUnreachable(_)) => tracing::warn!(
                 container = %container.name,
                 id = %container.id,
-                %rules,
+                rules = %rule_list,
                 wanted = %changes,
-                %reason,
-                "policy not applied; the container is left as it was"
+                %error,
+                "policy not applied: the engine was not reached; applied again at reconnect, reload or start"
             ),
+            Some(error) => {
+                for rule in &rules {
+                    self.state.count(rule, FAILED);
+                }
+                tracing::error!(
+                    container = %container.name,
+                    id = %container.id,
+                    rules = %rule_list,
+                    wanted = %changes,
+                    %error,
+                    "policy not applied; the container is left as it was"
+                )
+            }
         }
     }
 }
 
-/// `memory 64MiB -> 512MiB, cpus unlimited -> 1.5`.
+/// `memory 64MiB -> 512MiB (loosens), cpus unlimited -> 1.5`.
 pub fn describe_changes(observed: &[Observed]) -> String {
     observed
         .iter()
@@ -175,8 +208,9 @@ pub fn describe_changes(observed: &[Observed]) -> String {
                 .current
                 .as_ref()
                 .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+            let loosens = if item.loosens() { " (loosens)" } else { "" };
             format!(
-                "{} {current} -> {}",
+                "{} {current} -> {}{loosens}",
                 item.wanted.resource, item.wanted.value
             )
         })

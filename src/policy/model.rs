@@ -42,9 +42,12 @@ pub struct Rule {
     pub excludes: Vec<Selector>,
     /// Where `limits:` is, for problems about the limits as a whole.
     pub limits_position: Position,
-    /// How many entries the file writes under `limits:`, understood or not.
+    /// How many entries the file writes under `limits:` and `defaults:`, understood or not.
     pub limits_written: usize,
     pub limits: Vec<Spanned<Setting>>,
+    /// Limits given only to a container that has none of that kind: a floor for the
+    /// unlimited that never loosens a tighter limit.
+    pub defaults: Vec<Spanned<Setting>>,
 }
 
 /// Every criterion given must hold.
@@ -189,6 +192,35 @@ impl Resource {
         }
     }
 
+    /// Whether a container can be without this limit (`unlimited`), so that a policy can
+    /// give it as a default. CPU shares, weights, periods and CPU sets always have a value.
+    pub fn can_be_unlimited(&self) -> bool {
+        matches!(
+            self,
+            Resource::Memory
+                | Resource::MemoryReservation
+                | Resource::MemorySwap
+                | Resource::Cpus
+                | Resource::CpuQuota
+                | Resource::PidsLimit
+                | Resource::Device(..)
+        )
+    }
+
+    /// Whether a higher value grants more: true of the limits that cap a container (memory,
+    /// swap, CPU bandwidth, tasks, device rates), whose `unlimited` is the loosest of all.
+    pub fn caps(&self) -> bool {
+        matches!(
+            self,
+            Resource::Memory
+                | Resource::MemorySwap
+                | Resource::Cpus
+                | Resource::CpuQuota
+                | Resource::PidsLimit
+                | Resource::Device(..)
+        )
+    }
+
     /// Whether the `cpus` limit and the `cpu-period`/`cpu-quota` pair are two ways of
     /// saying one thing: a later rule's either replaces an earlier rule's other.
     fn bandwidth(&self) -> bool {
@@ -251,6 +283,8 @@ pub struct Wanted {
     pub rule: usize,
     /// For a device limit, the device's number.
     pub device: Option<DeviceNumber>,
+    /// From a rule's `defaults:`: applied only when the container has no such limit.
+    pub default: bool,
 }
 
 impl Policy {
@@ -264,14 +298,18 @@ impl Policy {
                 continue;
             }
             selected = true;
-            if rule
+            let settings = rule
                 .limits
                 .iter()
-                .any(|setting| setting.value.resource.bandwidth())
+                .map(|setting| (setting, false))
+                .chain(rule.defaults.iter().map(|setting| (setting, true)));
+            if settings
+                .clone()
+                .any(|(setting, _)| setting.value.resource.bandwidth())
             {
                 wanted.retain(|resource, _| !resource.bandwidth());
             }
-            for setting in &rule.limits {
+            for (setting, default) in settings {
                 wanted.insert(
                     setting.value.resource.clone(),
                     Wanted {
@@ -282,6 +320,7 @@ impl Policy {
                             Resource::Device(_, path) => self.devices.get(path).copied(),
                             _ => None,
                         },
+                        default,
                     },
                 );
             }
@@ -342,6 +381,7 @@ mod tests {
                 .into_iter()
                 .map(|(resource, value)| spanned(Setting { resource, value }))
                 .collect(),
+            defaults: Vec::new(),
         }
     }
 
@@ -445,5 +485,52 @@ mod tests {
             devices: BTreeMap::new(),
         };
         assert!(only_web.wanted_for(&debug).is_none());
+    }
+
+    #[test]
+    fn defaults_are_marked_and_a_later_limit_replaces_them() {
+        let none = BTreeMap::new();
+        let web = ContainerFacts {
+            name: "web",
+            image: "nginx",
+            labels: &none,
+        };
+        let mut floor = rule("floor", Selector::default(), Vec::new());
+        floor.defaults = vec![
+            spanned(Setting {
+                resource: Resource::Memory,
+                value: Value::Bytes(1024),
+            }),
+            spanned(Setting {
+                resource: Resource::PidsLimit,
+                value: Value::Count(500),
+            }),
+        ];
+        let web_rule = rule(
+            "web",
+            Selector::default(),
+            vec![(Resource::Memory, Value::Bytes(512))],
+        );
+        let policy = Policy {
+            devices: BTreeMap::new(),
+            rules: vec![floor, web_rule],
+        };
+        let wanted = policy.wanted_for(&web).unwrap();
+        let find = |resource: Resource| wanted.iter().find(|w| w.resource == resource).cloned();
+        let memory = find(Resource::Memory).unwrap();
+        assert_eq!((memory.value, memory.default), (Value::Bytes(512), false));
+        let pids = find(Resource::PidsLimit).unwrap();
+        assert_eq!((pids.value, pids.default), (Value::Count(500), true));
+    }
+
+    #[test]
+    fn only_limits_a_container_can_lack_can_be_defaults() {
+        assert!(Resource::Memory.can_be_unlimited());
+        assert!(Resource::PidsLimit.can_be_unlimited());
+        assert!(!Resource::CpuShares.can_be_unlimited());
+        assert!(!Resource::CpusetCpus.can_be_unlimited());
+        assert!(Resource::Cpus.caps());
+        assert!(!Resource::MemoryReservation.caps());
+        assert!(!Resource::BlkioWeight.caps());
     }
 }

@@ -17,6 +17,7 @@ pub fn render(policy: &Policy, containers: &[Target], hierarchy: &Hierarchy) -> 
         .collect();
     containers.sort_by(|a, b| a.1.name.cmp(&b.1.name));
     let (mut changes, mut in_place, mut stopped, mut unselected) = (0, 0, 0, 0);
+    let mut loosened = 0;
     for (target, container) in containers {
         let Some(wanted) = policy.wanted_for(&ContainerFacts::from(container)) else {
             unselected += 1;
@@ -55,7 +56,17 @@ pub fn render(policy: &Policy, containers: &[Target], hierarchy: &Hierarchy) -> 
                     let rule = policy.rule_name(item.wanted.rule);
                     let resource = item.wanted.resource.to_string();
                     let line = match (&item.current, item.in_place) {
+                        (Some(current), true) if item.wanted.default => {
+                            format!(
+                                "{current} (kept; the default {} is for containers without one)",
+                                item.wanted.value
+                            )
+                        }
                         (_, true) => format!("{} (in place)", item.wanted.value),
+                        (Some(current), false) if item.loosens() => {
+                            loosened += 1;
+                            format!("{current} -> {} (LOOSENS)", item.wanted.value)
+                        }
                         (Some(current), false) => format!("{current} -> {}", item.wanted.value),
                         (None, false) => {
                             format!("{} (this kernel has no file for it)", item.wanted.value)
@@ -75,5 +86,12 @@ pub fn render(policy: &Policy, containers: &[Target], hierarchy: &Hierarchy) -> 
          {unselected} not selected by any rule (left alone). Nothing was applied.",
         changes + in_place + stopped
     );
+    if loosened > 0 {
+        let _ = writeln!(
+            out,
+            "{loosened} limit(s) marked LOOSENS would grant a container more than it has now; \
+             to give a limit only to containers without one, declare it under `defaults:`."
+        );
+    }
     out
 }

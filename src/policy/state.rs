@@ -2,6 +2,7 @@
 //! worked, when the policy last loaded, and how applications went.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,6 +12,7 @@ use clap::ValueEnum;
 use super::check::{self, Host};
 use super::document::{self, Problem};
 use super::model::{Policy, Resource};
+use super::units::format_bytes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PolicyMode {
@@ -20,10 +22,15 @@ pub enum PolicyMode {
     Report,
 }
 
+/// Policy files larger than this are refused. It holds some 25,000 rules, more than any
+/// host needs, and reading a policy costs about forty times its size in memory.
+pub const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Why a policy file could not be used.
 #[derive(Debug)]
 pub enum LoadError {
-    Read(String),
+    Read(std::io::Error),
+    TooLarge { bytes: u64 },
     Problems(Vec<Problem>),
 }
 
@@ -31,7 +38,18 @@ impl LoadError {
     /// One line per problem, `FILE:LINE:COLUMN: message`, as compilers write them.
     pub fn lines(&self, path: &Path) -> Vec<String> {
         match self {
-            LoadError::Read(reason) => vec![format!("{}: {reason}", path.display())],
+            LoadError::Read(error) => {
+                vec![format!(
+                    "{}: cannot read the policy: {error}",
+                    path.display()
+                )]
+            }
+            LoadError::TooLarge { bytes } => vec![format!(
+                "{}: the policy is {}, more than the {} a policy file may be; split it or write fewer, broader rules",
+                path.display(),
+                format_bytes(*bytes),
+                format_bytes(MAX_POLICY_BYTES)
+            )],
             LoadError::Problems(problems) => problems
                 .iter()
                 .map(|problem| {
@@ -48,11 +66,29 @@ impl LoadError {
     }
 }
 
+/// The text of a policy file, refused unread when it is larger than `MAX_POLICY_BYTES`.
+pub fn read_file(path: &Path) -> Result<String, LoadError> {
+    let file = std::fs::File::open(path).map_err(LoadError::Read)?;
+    let bytes = file.metadata().map_err(LoadError::Read)?.len();
+    if bytes > MAX_POLICY_BYTES {
+        return Err(LoadError::TooLarge { bytes });
+    }
+    // The file may grow between the size check and the read: read no further than allowed.
+    let mut text = String::new();
+    file.take(MAX_POLICY_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(LoadError::Read)?;
+    match u64::try_from(text.len()) {
+        Ok(bytes) if bytes <= MAX_POLICY_BYTES => Ok(text),
+        _ => Err(LoadError::TooLarge {
+            bytes: text.len() as u64,
+        }),
+    }
+}
+
 /// Reads, parses and checks a policy file.
 pub fn load(path: &Path, host: &Host) -> Result<Policy, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| LoadError::Read(format!("cannot read the policy: {error}")))?;
-    load_text(&text, host)
+    load_text(&read_file(path)?, host)
 }
 
 /// Parses and checks a policy, reporting every problem at once, and finds the devices it
