@@ -8,20 +8,20 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::cgroup::Hierarchy;
 use crate::cli::{self, Cli};
 use crate::collector;
 use crate::disk::{self, DiskUsage};
 use crate::docker::sync::{self, SyncConfig};
-use crate::docker::{Endpoint, EngineClient, Inventory};
+use crate::docker::{Endpoint, Inventory};
 use crate::metrics::{self, Format};
 use crate::policy::check::Host;
 use crate::policy::enforcer::Enforcer;
 use crate::policy::{PolicyState, plan, state};
 use crate::scrape::{ScrapeConfig, Scraper};
-use crate::server;
+use crate::server::{self, ServerConfig};
 use crate::target::{self, Resolver, TargetConfig};
 
 /// The parts every mode shares.
@@ -104,6 +104,7 @@ pub fn build(cli: &Cli) -> Result<Parts, String> {
         inventory,
         sync_config: SyncConfig {
             endpoint,
+            timeout: cli.docker_timeout,
             env_allowlist: cli::label_patterns("--docker.env-allowlist", &cli.env_allowlist)?,
         },
         targets,
@@ -143,7 +144,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
                 state: Arc::clone(policy),
                 inventory: Arc::clone(&parts.inventory),
                 targets: Arc::clone(&parts.targets),
-                engine: EngineClient::new(parts.sync_config.endpoint.clone()),
+                engine: parts.sync_config.client(),
                 hangups,
             };
             tokio::spawn(enforcer.run(receiver));
@@ -160,15 +161,34 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
         Arc::clone(&parts.inventory),
         notices,
     ));
-    server::serve(
-        listener,
-        &cli.telemetry_path,
-        parts.scraper,
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|error| format!("serving: {error}"))
+    let server_config = ServerConfig {
+        telemetry_path: cli.telemetry_path.clone(),
+        max_requests: cli.max_requests,
+        request_timeout: cli.request_timeout,
+    };
+    let signalled = Arc::new(Notify::new());
+    let shutdown = {
+        let signalled = Arc::clone(&signalled);
+        async move {
+            shutdown_signal().await;
+            signalled.notify_one();
+        }
+    };
+    let serving = server::serve(listener, &server_config, parts.scraper, shutdown);
+    tokio::select! {
+        served = serving => served.map_err(|error| format!("serving: {error}")),
+        () = async {
+            signalled.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still under way at the end of the grace period; exiting");
+            Ok(())
+        }
+    }
 }
+
+/// How long requests under way at SIGTERM may take to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Reads the engine's containers once, giving up after 15 s.
 async fn read_inventory_once(parts: &Parts) -> Result<(), String> {

@@ -28,6 +28,21 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
 
+    /// Scrapes answered at once; past it, 503 at once. 0 for no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40, global = true)]
+    pub max_requests: usize,
+
+    /// How long a scrape may wait for its metrics before it is answered 503. Prometheus'
+    /// own timeout (its X-Prometheus-Scrape-Timeout-Seconds header) applies when shorter.
+    #[arg(
+        long = "web.request-timeout",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub request_timeout: Duration,
+
     /// Docker Engine address, as DOCKER_HOST: unix:///path, /path, tcp://host:port,
     /// tcp://host (port 2375) or host:port.
     #[arg(
@@ -37,6 +52,17 @@ pub struct Cli {
         global = true
     )]
     pub docker_host: String,
+
+    /// How long a request to the engine may take before the engine counts as unreachable
+    /// (docker_up 0). A quiet event stream is checked by a ping this often, at most every 15 s.
+    #[arg(
+        long = "docker.timeout",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub docker_timeout: Duration,
 
     /// Root of the cgroup filesystem.
     #[arg(

@@ -23,15 +23,18 @@ async fn main() -> ExitCode {
                 .map(|text| print!("{text}"))
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        Ok(()) => 0,
         // Once, as a plain line: a multi-line error (every problem of a policy) stays
         // readable, and a service manager keeps stderr whatever the log format.
         Err(error) => {
             eprintln!("stevedore: {error}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Now, rather than when the runtime is dropped: that waits for every blocking read
+    // still under way (a walk of a large writable layer, a collection nobody awaits).
+    std::process::exit(code)
 }
 
 /// glibc gives each thread that allocates its own arena; samples allocated by the threads

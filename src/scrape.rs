@@ -96,8 +96,10 @@ impl Scraper {
                     let this = Arc::clone(self);
                     let task = tokio::spawn(async move {
                         let collector = Arc::clone(&this);
+                        let started = std::time::Instant::now();
                         let result = tokio::task::spawn_blocking(move || collector.collect()).await;
                         *this.in_flight.lock().expect("scrape slot lock") = None;
+                        tracing::debug!(elapsed = ?started.elapsed(), "collection finished");
                         result.map(Arc::new).map_err(|error| {
                             tracing::error!(%error, "collection failed");
                             format!("collection failed: {error}")

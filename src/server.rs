@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -11,31 +12,51 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 
 use crate::metrics::{self, Format};
 use crate::scrape::Scraper;
 
+/// How the server answers, beyond where the metrics are.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub telemetry_path: String,
+    /// Scrapes answered at once (`--web.max-requests`); 0 for no limit.
+    pub max_requests: usize,
+    /// The longest a scrape waits for its metrics (`--web.request-timeout`).
+    pub request_timeout: Duration,
+}
+
 #[derive(Clone)]
 struct AppState {
     scraper: Arc<Scraper>,
     telemetry_path: Arc<str>,
+    /// Permits for scrapes in progress; `None` without a limit.
+    scrape_permits: Option<Arc<Semaphore>>,
+    max_requests: usize,
+    request_timeout: Duration,
 }
 
-/// Serves until `shutdown` completes. The listener is a parameter so that tests can bind
-/// port 0 and callers can report the address actually bound.
+/// Serves until `shutdown` completes, then lets requests under way finish. The listener
+/// is a parameter so that tests can bind port 0 and callers can report the address
+/// actually bound.
 pub async fn serve(
     listener: TcpListener,
-    telemetry_path: &str,
+    config: &ServerConfig,
     scraper: Arc<Scraper>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState {
         scraper,
-        telemetry_path: Arc::from(telemetry_path),
+        telemetry_path: Arc::from(config.telemetry_path.as_str()),
+        scrape_permits: (config.max_requests > 0)
+            .then(|| Arc::new(Semaphore::new(config.max_requests))),
+        max_requests: config.max_requests,
+        request_timeout: config.request_timeout,
     };
     let app = Router::new()
-        .route(telemetry_path, get(metrics_handler))
+        .route(&config.telemetry_path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(landing_page))
         .layer(CompressionLayer::new())
@@ -45,15 +66,56 @@ pub async fn serve(
         .await
 }
 
+/// The header in which Prometheus says how long it waits for a scrape.
+const PROMETHEUS_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+
+/// The flag's timeout, or Prometheus' when it is shorter.
+fn scrape_timeout(headers: &HeaderMap, configured: Duration) -> Duration {
+    headers
+        .get(PROMETHEUS_TIMEOUT_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+        .map_or(configured, |seconds| {
+            configured.min(Duration::from_secs_f64(seconds))
+        })
+}
+
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // Held until the body is sent: a slow reader counts against the limit too.
+    let permit = match &state.scrape_permits {
+        Some(permits) => match Arc::clone(permits).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{} scrapes are under way, the most --web.max-requests allows; try again\n",
+                        state.max_requests
+                    ),
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::negotiate(accept);
-    let exposition = match state.scraper.scrape().await {
-        Ok(exposition) => exposition,
-        Err(error) => {
+    let timeout = scrape_timeout(&headers, state.request_timeout);
+    let exposition = match tokio::time::timeout(timeout, state.scraper.scrape()).await {
+        Ok(Ok(exposition)) => exposition,
+        Ok(Err(error)) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response();
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "a scrape timed out waiting for its metrics");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the metrics were not collected within {timeout:?}\n"),
+            )
+                .into_response();
         }
     };
     // Encoded on a blocking thread and sent as it is written: a few pieces in flight at
@@ -67,10 +129,10 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
     });
     // Fused: the compression layer may ask again after the end.
     let body = futures::StreamExt::fuse(futures::stream::unfold(
-        receiver,
-        |mut receiver| async move {
+        (receiver, permit),
+        |(mut receiver, permit)| async move {
             let piece = receiver.recv().await?;
-            Some((Ok::<_, std::convert::Infallible>(piece), receiver))
+            Some((Ok::<_, std::convert::Infallible>(piece), (receiver, permit)))
         },
     ));
     (
@@ -97,4 +159,31 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_timeout_applies_only_when_shorter() {
+        let configured = Duration::from_secs(10);
+        let mut headers = HeaderMap::new();
+        assert_eq!(scrape_timeout(&headers, configured), configured);
+        headers.insert(PROMETHEUS_TIMEOUT_HEADER, "2.5".parse().unwrap());
+        assert_eq!(
+            scrape_timeout(&headers, configured),
+            Duration::from_millis(2500)
+        );
+        headers.insert(PROMETHEUS_TIMEOUT_HEADER, "30".parse().unwrap());
+        assert_eq!(scrape_timeout(&headers, configured), configured);
+        for nonsense in ["-1", "0", "NaN", "soon"] {
+            headers.insert(PROMETHEUS_TIMEOUT_HEADER, nonsense.parse().unwrap());
+            assert_eq!(
+                scrape_timeout(&headers, configured),
+                configured,
+                "{nonsense}"
+            );
+        }
+    }
 }

@@ -77,10 +77,12 @@ pub struct Streamed {
 
 impl EngineClient {
     pub fn new(endpoint: Endpoint) -> EngineClient {
-        EngineClient {
-            endpoint,
-            timeout: REQUEST_TIMEOUT,
-        }
+        EngineClient::with_timeout(endpoint, REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests give up after `timeout` (`--docker.timeout`).
+    pub fn with_timeout(endpoint: Endpoint, timeout: Duration) -> EngineClient {
+        EngineClient { endpoint, timeout }
     }
 
     pub fn endpoint(&self) -> &Endpoint {

@@ -31,8 +31,17 @@ const HEALTH_SETTLE: Duration = Duration::from_millis(200);
 pub struct SyncConfig {
     /// `--docker.host`.
     pub endpoint: Endpoint,
+    /// `--docker.timeout`: for each request, and the most a quiet stream goes unchecked.
+    pub timeout: Duration,
     /// `--docker.env-allowlist`: the environment variables kept from each inspect.
     pub env_allowlist: Vec<glob::Pattern>,
+}
+
+impl SyncConfig {
+    /// A client of the configured engine, with the configured timeout.
+    pub fn client(&self) -> EngineClient {
+        EngineClient::with_timeout(self.endpoint.clone(), self.timeout)
+    }
 }
 
 /// What the sync task tells whoever applies limits.
@@ -76,7 +85,7 @@ pub async fn run(
 /// `scrape` command.
 pub async fn resync_once(config: SyncConfig, inventory: Arc<Inventory>) -> Result<(), EngineError> {
     let mut sync = Sync::new(config, inventory, None);
-    let client = EngineClient::new(sync.config.endpoint.clone());
+    let client = sync.config.client();
     sync.read_engine(&client).await?;
     sync.resync(&client).await?;
     sync.inventory.set_up(true);
@@ -134,7 +143,7 @@ impl Sync {
         retry: &mut Duration,
         failures: &mut u32,
     ) -> Result<(), String> {
-        let client = EngineClient::new(self.config.endpoint.clone());
+        let client = self.config.client();
         let engine_now = self.read_engine(&client).await.map_err(|e| e.to_string())?;
         // Subscribe before listing, so nothing that happens during the list is missed. The
         // first subscription starts at the engine's present; later ones replay what was
@@ -172,7 +181,7 @@ impl Sync {
         *failures = 0;
         // A quiet stream is normal; a connection that died without closing (a remote engine
         // that went away) looks the same. A ping now and then tells them apart.
-        let mut liveness = tokio::time::interval(LIVENESS_PING);
+        let mut liveness = tokio::time::interval(LIVENESS_PING.min(self.config.timeout));
         liveness.reset();
         loop {
             tokio::select! {

@@ -273,6 +273,17 @@ impl Exporter {
         self.child.try_wait().unwrap().is_none()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the exporter to exit; fails the test if it has not within `timeout`.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_for("the exporter to exit", timeout, || {
+            self.child.try_wait().unwrap()
+        })
+    }
+
     /// Sends a signal to the exporter process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -470,4 +481,21 @@ pub fn wait_for_file_in(container: &str, path: &str) {
         Duration::from_secs(20),
         || docker_result(&["exec", container, "test", "-e", path]).ok(),
     );
+}
+
+/// A process's peak resident memory (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// How many files a process has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }

@@ -22,6 +22,9 @@ pub fn engine_socket() -> PathBuf {
 
 #[derive(Default)]
 struct Shared {
+    /// A hung engine: connections are accepted and requests read, but nothing is answered
+    /// until the engine answers again.
+    hung: AtomicBool,
     /// Both ends of every open connection, to cut them.
     connections: Mutex<Vec<UnixStream>>,
     /// Lines waiting to be slipped into event streams.
@@ -99,6 +102,16 @@ impl EngineProxy {
             .push_back(line.to_owned());
     }
 
+    /// The engine hangs: from now on nothing reaches the client, on connections open or new.
+    pub fn hang(&self) {
+        self.shared.hung.store(true, Ordering::SeqCst);
+    }
+
+    /// The hung engine answers again, held requests included.
+    pub fn answer(&self) {
+        self.shared.hung.store(false, Ordering::SeqCst);
+    }
+
     pub fn pending_injections(&self) -> usize {
         self.shared.injections.lock().unwrap().len()
     }
@@ -110,7 +123,15 @@ impl Drop for EngineProxy {
     }
 }
 
+/// Waits while the engine hangs.
+fn wait_while_hung(shared: &Shared) {
+    while shared.hung.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn forward(mut client: UnixStream, shared: Arc<Shared>) {
+    wait_while_hung(&shared);
     let Ok(mut engine) = UnixStream::connect(engine_socket()) else {
         return;
     };
@@ -142,7 +163,14 @@ fn forward(mut client: UnixStream, shared: Arc<Shared>) {
     if is_events {
         forward_event_stream(engine, client, &shared);
     } else {
-        let _ = std::io::copy(&mut engine, &mut client);
+        // Each piece of the answer waits while the engine hangs.
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(n) = engine.read(&mut buffer) {
+            wait_while_hung(&shared);
+            if n == 0 || client.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+        }
         let _ = client.shutdown(Shutdown::Write);
     }
 }
@@ -209,6 +237,7 @@ fn forward_event_stream(mut engine: UnixStream, mut client: UnixStream, shared: 
                 }
             }
         }
+        wait_while_hung(shared);
         match engine.read(&mut buffer) {
             Ok(0) => {
                 let _ = client.shutdown(Shutdown::Both);
