@@ -23,6 +23,7 @@ use crate::policy::{PolicyState, plan, state};
 use crate::scrape::{ScrapeConfig, Scraper};
 use crate::server::{self, ServerConfig};
 use crate::target::{self, Resolver, TargetConfig};
+use crate::web;
 
 /// The parts every mode shares.
 pub struct Parts {
@@ -125,6 +126,11 @@ fn load_policy(file: &Path, procfs: &Path) -> Result<crate::policy::Policy, Stri
 /// Runs the exporter until SIGINT or SIGTERM.
 pub async fn run_exporter(cli: Cli) -> Result<(), String> {
     let address = cli::listen_address(&cli.listen_address)?;
+    let access = match &cli.web_config_file {
+        Some(path) => web::load(path)?,
+        None => web::Access::default(),
+    };
+    let tls = access.tls.is_some();
     let parts = build(&cli)?;
     let listener = TcpListener::bind(address)
         .await
@@ -155,7 +161,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
             None
         }
     };
-    tracing::info!(address = %bound, version = env!("CARGO_PKG_VERSION"), "listening");
+    tracing::info!(address = %bound, tls, version = env!("CARGO_PKG_VERSION"), "listening");
     tokio::spawn(sync::run(
         parts.sync_config.clone(),
         Arc::clone(&parts.inventory),
@@ -174,7 +180,7 @@ pub async fn run_exporter(cli: Cli) -> Result<(), String> {
             signalled.notify_one();
         }
     };
-    let serving = server::serve(listener, &server_config, parts.scraper, shutdown);
+    let serving = server::serve(listener, &server_config, access, parts.scraper, shutdown);
     tokio::select! {
         served = serving => served.map_err(|error| format!("serving: {error}")),
         () = async {

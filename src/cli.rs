@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
 
+    /// TLS and basic authentication, in the Prometheus exporter-toolkit's web configuration
+    /// format.
+    #[arg(long = "web.config.file", value_name = "FILE", global = true)]
+    pub web_config_file: Option<PathBuf>,
+
     /// Scrapes answered at once; past it, 503 at once. 0 for no limit.
     #[arg(long = "web.max-requests", default_value_t = 40, global = true)]
     pub max_requests: usize,

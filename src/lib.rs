@@ -32,3 +32,4 @@ pub mod policy;
 pub mod scrape;
 pub mod server;
 pub mod target;
+pub mod web;

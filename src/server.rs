@@ -17,6 +17,9 @@ use tower_http::compression::CompressionLayer;
 
 use crate::metrics::{self, Format};
 use crate::scrape::Scraper;
+use crate::web::Access;
+use crate::web::auth;
+use crate::web::tls::TlsListener;
 
 /// How the server answers, beyond where the metrics are.
 #[derive(Debug, Clone)]
@@ -44,6 +47,7 @@ struct AppState {
 pub async fn serve(
     listener: TcpListener,
     config: &ServerConfig,
+    access: Access,
     scraper: Arc<Scraper>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -55,15 +59,28 @@ pub async fn serve(
         max_requests: config.max_requests,
         request_timeout: config.request_timeout,
     };
-    let app = Router::new()
+    let mut app = Router::new()
         .route(&config.telemetry_path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(landing_page))
         .layer(CompressionLayer::new())
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    if let Some(users) = access.users {
+        app = app.layer(axum::middleware::from_fn_with_state(users, auth::require));
+    }
+    match access.tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, (*tls).clone())?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// The header in which Prometheus says how long it waits for a scrape.

@@ -354,3 +354,69 @@ fn without_an_engine_the_exporter_serves_and_keeps_trying() {
         exporter.log()
     );
 }
+
+/// Runs the exporter in a mount namespace of its own, where the host's cgroupfs is bind
+/// mounted read-only (every submount too) and given as `--path.cgroupfs`.
+/// The view is made on a tmpfs of the namespace's own, so nothing is left on the host.
+const READ_ONLY_CGROUPFS: &str = r#"set -e
+mount --make-rprivate /
+mount -t tmpfs stevedore-test /mnt
+view=/mnt/cgroup
+mkdir "$view"
+mount --rbind /sys/fs/cgroup "$view"
+findmnt -rno TARGET -R "$view" | while read -r target; do
+  mount -o remount,bind,ro "$target"
+done
+exec "$@" --path.cgroupfs="$view""#;
+
+#[test]
+fn monitoring_works_from_a_read_only_cgroupfs() {
+    common::require_program("unshare", "util-linux");
+    common::require_program("findmnt", "util-linux");
+    let containers = Containers::new("read-only-cgroupfs");
+    let id = containers.run(&["--memory", "64m", common::IMAGE, "sleep", "600"]);
+    let exporter = Exporter::start_wrapped(
+        &["unshare", "--mount", "sh", "-c", READ_ONLY_CGROUPFS, "sh"],
+        &[],
+    );
+    // The exporter's cgroupfs is read-only, every mount of it.
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", exporter.pid())).unwrap();
+    let view: Vec<&str> = mountinfo
+        .lines()
+        .filter(|line| {
+            line.split(' ')
+                .nth(4)
+                .is_some_and(|at| at.starts_with("/mnt/cgroup"))
+        })
+        .collect();
+    assert!(!view.is_empty(), "no cgroupfs view in:\n{mountinfo}");
+    for mount in &view {
+        let options = mount.split(' ').nth(5).unwrap();
+        assert!(
+            options.split(',').any(|option| option == "ro"),
+            "writable: {mount}"
+        );
+    }
+    let series = [("id", cgroup_id(&id))];
+    let series = [("id", series[0].1.as_str())];
+    let scrape = wait_for("the container's series", Duration::from_secs(10), || {
+        let scrape = exporter.scrape();
+        scrape
+            .value("container_memory_usage_bytes", &series)
+            .map(|_| scrape)
+    });
+    assert_eq!(
+        scrape.expect("container_spec_memory_limit_bytes", &series),
+        64.0 * MIB
+    );
+    assert!(scrape.expect("container_memory_usage_bytes", &series) > 0.0);
+    assert!(
+        scrape
+            .value(
+                "container_cpu_usage_seconds_total",
+                &[("id", series[0].1), ("cpu", "total")]
+            )
+            .is_some()
+    );
+    common::assert_collectors_succeeded(&scrape);
+}

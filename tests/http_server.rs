@@ -4,21 +4,11 @@
 mod common;
 
 use std::io::Read;
-use std::path::Path;
 
 use common::Exporter;
 
 fn exporter(extra: &[&str]) -> Exporter {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-cgroupfs");
-    let mut args = vec![
-        format!("--path.cgroupfs={}", root.join("cgroup").display()),
-        format!("--path.procfs={}", root.join("proc").display()),
-        "--docker.host=unix:///nonexistent/docker.sock".to_owned(),
-        "--cgroup.raw=/docker/*".to_owned(),
-    ];
-    args.extend(extra.iter().map(|arg| arg.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Exporter::start(&args)
+    common::fixture_exporter(&common::v2_fixture_tree(), extra)
 }
 
 #[test]

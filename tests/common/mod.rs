@@ -210,7 +210,21 @@ impl Exporter {
     /// Starts the exporter with `args` (plus a loopback port 0 listen address) and waits
     /// for it to say where it listens.
     pub fn start(args: &[&str]) -> Exporter {
-        let mut child = Command::new(stevedore_binary())
+        Exporter::start_wrapped(&[], args)
+    }
+
+    /// Starts the exporter as the last arguments of `wrapper` (a command that ends by running
+    /// its arguments, e.g. `unshare … sh -c '…; exec "$@"' sh`); as `start` when empty.
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Exporter {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(stevedore_binary());
+                command
+            }
+            None => Command::new(stevedore_binary()),
+        };
+        let mut child = command
             .arg("--web.listen-address=127.0.0.1:0")
             .arg("--log.level=debug")
             .args(args)
@@ -271,6 +285,11 @@ impl Exporter {
 
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn port(&self) -> u16 {
+        let port = self.address.rsplit(':').next().expect("host:port");
+        port.parse().expect("a port number")
     }
 
     pub fn pid(&self) -> u32 {
@@ -498,4 +517,23 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .count()
+}
+
+/// The repository's v2 fixture tree (`cgroup/` and `proc/`).
+pub fn v2_fixture_tree() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-cgroupfs")
+}
+
+/// An exporter over a fixture tree (`cgroup/` and `proc/`), without an engine, exporting
+/// the tree's containers as raw cgroups.
+pub fn fixture_exporter(tree: &Path, extra: &[&str]) -> Exporter {
+    let mut args = vec![
+        format!("--path.cgroupfs={}", tree.join("cgroup").display()),
+        format!("--path.procfs={}", tree.join("proc").display()),
+        "--docker.host=unix:///nonexistent/docker.sock".to_owned(),
+        "--cgroup.raw=/docker/*".to_owned(),
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Exporter::start(&args)
 }
