@@ -121,16 +121,19 @@ impl Enforcer {
         if self.state.mode != PolicyMode::Enforce {
             return;
         }
-        let Some(target) = self
-            .targets
-            .containers(&self.inventory.snapshot())
-            .into_iter()
-            .find(|target| {
-                target
-                    .container()
-                    .is_some_and(|container| container.id == id)
-            })
-        else {
+        // Finding a new container's cgroup reads its `/proc/<pid>/cgroup`: the runtime moves
+        // its other tasks off this thread meanwhile.
+        let found = tokio::task::block_in_place(|| {
+            self.targets
+                .containers(&self.inventory.snapshot())
+                .into_iter()
+                .find(|target| {
+                    target
+                        .container()
+                        .is_some_and(|container| container.id == id)
+                })
+        });
+        let Some(target) = found else {
             return;
         };
         let Some(container) = target.container() else {
@@ -145,8 +148,6 @@ impl Enforcer {
             return;
         };
         let cgroup = Cgroup::new(&self.targets.config().hierarchy, cgroup_path);
-        // Reading and writing cgroup files blocks: the runtime moves its other tasks off
-        // this thread meanwhile.
         let observed = match tokio::task::block_in_place(|| drift::observe(&cgroup, &wanted)) {
             Ok(observed) => observed,
             Err(error) => {
