@@ -258,8 +258,6 @@ fn usage_agrees_with_the_engine_stats_api() {
             .scrape()
             .value("container_cpu_usage_seconds_total", &usage)
     });
-    std::thread::sleep(Duration::from_millis(500));
-
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let engine = common::engine_client();
     let before = exporter.scrape();
@@ -335,24 +333,25 @@ fn without_an_engine_the_exporter_serves_and_keeps_trying() {
             .value("container_memory_usage_bytes", &[("id", "/")])
             .is_some()
     );
-    std::thread::sleep(Duration::from_millis(800));
+    let retries = || {
+        exporter
+            .log()
+            .iter()
+            .filter(|line| {
+                line.contains("engine unreachable") || line.contains("engine still unreachable")
+            })
+            .count()
+    };
+    wait_for(
+        "a second attempt at the engine",
+        Duration::from_secs(10),
+        || (retries() >= 2).then_some(()),
+    );
     assert!(
         exporter.is_running(),
         "the exporter exited without an engine"
     );
     assert_eq!(exporter.scrape().expect("docker_up", &[]), 0.0);
-    let retries = exporter
-        .log()
-        .iter()
-        .filter(|line| {
-            line.contains("engine unreachable") || line.contains("engine still unreachable")
-        })
-        .count();
-    assert!(
-        retries >= 2,
-        "the exporter did not keep trying: {:#?}",
-        exporter.log()
-    );
 }
 
 /// Runs the exporter in a mount namespace of its own, where the host's cgroupfs is bind

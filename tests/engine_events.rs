@@ -41,7 +41,8 @@ fn wait_for_up(exporter: &Exporter, up: f64, within: Duration) -> Scrape {
 }
 
 /// Waits until the exporter's event counters moved by exactly what the engine reports
-/// for the window, then checks they stay there (nothing counted twice, later).
+/// for the window, then checks they stay there (nothing counted twice, later): a marker
+/// made after the window is counted only after everything the engine sent before it.
 fn assert_events_counted_exactly_once(
     exporter: &Exporter,
     before: &std::collections::BTreeMap<(String, String), f64>,
@@ -59,9 +60,24 @@ fn assert_events_counted_exactly_once(
         caught_up,
         "counted {last:#?}\nbut the engine reports {expected:#?}"
     );
-    std::thread::sleep(Duration::from_millis(1000));
-    let settled = event_count_increase(before, &exported_event_counts(&exporter.scrape()));
-    assert_eq!(settled, expected, "events were counted again later");
+    let marker = format!("stevedore-events-marker-{}", std::process::id());
+    docker(&[
+        "network",
+        "create",
+        "--label",
+        &format!("{}=events-marker", common::TEST_LABEL),
+        &marker,
+    ]);
+    docker(&["network", "rm", &marker]);
+    let with_marker = engine_event_tally(since_nanos, now_nanos());
+    let settled = wait_for_result(Duration::from_secs(10), || {
+        last = event_count_increase(before, &exported_event_counts(&exporter.scrape()));
+        last == with_marker
+    });
+    assert!(
+        settled,
+        "after a marker, counted {last:#?}\nbut the engine reports {with_marker:#?}: events counted again later?"
+    );
 }
 
 fn wait_for_result(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {

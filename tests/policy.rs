@@ -250,7 +250,15 @@ fn report_mode_changes_nothing_and_shows_drift() {
         ),
         0.0
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once the policy task has gone through the running containers and declined, nothing
+    // is left to change them.
+    wait_for("the policy task's pass", Duration::from_secs(10), || {
+        exporter
+            .log()
+            .iter()
+            .any(|line| line.contains("report mode: drift reported, nothing applied"))
+            .then_some(())
+    });
     assert_eq!(
         inspect(&id, "{{.HostConfig.Memory}}"),
         (64 * MIB).to_string()
@@ -356,8 +364,20 @@ fn edits_are_picked_up_an_invalid_edit_is_refused_and_sighup_reloads() {
 
     // SIGHUP reloads and re-applies even when the file is unchanged: a limit changed by
     // hand stays changed until then.
+    let updates = |scrape: &common::Scrape| {
+        scrape
+            .value(
+                "docker_events_total",
+                &[("type", "container"), ("action", "update")],
+            )
+            .unwrap_or(0.0)
+    };
+    let updates_before = updates(&exporter.scrape());
     docker(&["update", "--pids-limit", "55", &first]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // The update's event has been handled, and nothing put the limit back.
+    wait_for("the update event", Duration::from_secs(10), || {
+        (updates(&exporter.scrape()) > updates_before).then_some(())
+    });
     assert_eq!(cgroup_file("pids", &first, "pids.max"), "55");
     exporter.signal("HUP");
     pids_of(&first, "80");
@@ -418,7 +438,21 @@ fn containers_no_rule_selects_are_untouched() {
                 .then_some(())
         },
     );
-    std::thread::sleep(Duration::from_millis(500));
+    for name in ["stevedore-pol-other", "stevedore-pol-selected-kept"] {
+        wait_for(
+            &format!("{name} to be left alone"),
+            Duration::from_secs(10),
+            || {
+                exporter
+                    .log()
+                    .iter()
+                    .any(|line| {
+                        line.contains("no rule selects the container") && line.contains(name)
+                    })
+                    .then_some(())
+            },
+        );
+    }
     for id in [&other, &excluded] {
         assert_eq!(
             inspect(id, "{{.HostConfig.Memory}}"),

@@ -101,9 +101,6 @@ impl Enforcer {
     }
 
     async fn apply_to_all(&self) {
-        if self.state.mode != PolicyMode::Enforce {
-            return;
-        }
         let running: Vec<String> = self
             .inventory
             .snapshot()
@@ -112,6 +109,13 @@ impl Enforcer {
             .filter(|tracked| tracked.container.is_running())
             .map(|tracked| tracked.container.id.clone())
             .collect();
+        if self.state.mode != PolicyMode::Enforce {
+            tracing::debug!(
+                containers = running.len(),
+                "report mode: drift reported, nothing applied"
+            );
+            return;
+        }
         for id in running {
             self.apply_to(&id).await;
         }
@@ -142,6 +146,7 @@ impl Enforcer {
         let policy = self.state.policy();
         // A container no rule selects is never touched.
         let Some(wanted) = policy.wanted_for(&ContainerFacts::from(container)) else {
+            tracing::debug!(container = %container.name, "no rule selects the container; left alone");
             return;
         };
         let Some(cgroup_path) = &target.cgroup else {
