@@ -1,10 +1,11 @@
-//! The HTTP server: `/metrics` (or `--web.telemetry-path`), a landing page at `/`, and
-//! `/healthz`.
+//! The HTTP server: `/metrics` (or `--web.telemetry-path`), the live page at `/` and its
+//! JSON (`/api/v1/containers`), and `/healthz`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -12,14 +13,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::compression::CompressionLayer;
 
-use crate::metrics::{self, Format};
+use crate::metrics::{self, Exposition, Format};
+use crate::policy::state::unix_now;
 use crate::scrape::Scraper;
 use crate::web::Access;
-use crate::web::auth;
 use crate::web::tls::TlsListener;
+use crate::web::{api, auth};
 
 /// How the server answers, beyond where the metrics are.
 #[derive(Debug, Clone)]
@@ -63,6 +65,7 @@ pub async fn serve(
         .route(&config.telemetry_path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(landing_page))
+        .route("/api/v1/containers", get(containers_handler))
         .layer(CompressionLayer::new())
         .with_state(state);
     if let Some(users) = access.users {
@@ -98,43 +101,55 @@ fn scrape_timeout(headers: &HeaderMap, configured: Duration) -> Duration {
         })
 }
 
-async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    // Held until the body is sent: a slow reader counts against the limit too.
+/// A collection for one request, within the request limit and its timeout; the permit is
+/// for the caller to hold while it answers. `Err` is the answer when there is none.
+async fn collection(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<Exposition>, Option<OwnedSemaphorePermit>), Response> {
     let permit = match &state.scrape_permits {
         Some(permits) => match Arc::clone(permits).try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
-                return (
+                return Err((
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "{} scrapes are under way, the most --web.max-requests allows; try again\n",
                         state.max_requests
                     ),
                 )
-                    .into_response();
+                    .into_response());
             }
         },
         None => None,
+    };
+    let timeout = scrape_timeout(headers, state.request_timeout);
+    match tokio::time::timeout(timeout, state.scraper.scrape()).await {
+        Ok(Ok(exposition)) => Ok((exposition, permit)),
+        Ok(Err(error)) => {
+            Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response())
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "a scrape timed out waiting for its metrics");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the metrics were not collected within {timeout:?}\n"),
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // The permit is held until the body is sent: a slow reader counts against the limit.
+    let (exposition, permit) = match collection(&state, &headers).await {
+        Ok(collected) => collected,
+        Err(answer) => return answer,
     };
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let format = Format::negotiate(accept);
-    let timeout = scrape_timeout(&headers, state.request_timeout);
-    let exposition = match tokio::time::timeout(timeout, state.scraper.scrape()).await {
-        Ok(Ok(exposition)) => exposition,
-        Ok(Err(error)) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response();
-        }
-        Err(_) => {
-            tracing::warn!(?timeout, "a scrape timed out waiting for its metrics");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the metrics were not collected within {timeout:?}\n"),
-            )
-                .into_response();
-        }
-    };
     // Encoded on a blocking thread and sent as it is written: a few pieces in flight at
     // most, however many series there are.
     let (pieces, receiver) = tokio::sync::mpsc::channel::<String>(4);
@@ -159,16 +174,23 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
         .into_response()
 }
 
+/// The live page: plain HTML, CSS and JavaScript, in the binary.
+const PAGE: &str = include_str!("web/page.html");
+
 async fn landing_page(State(state): State<AppState>) -> Html<String> {
-    let path = html_escape(&state.telemetry_path);
-    Html(format!(
-        "<!DOCTYPE html>\n<html><head><title>stevedore</title></head><body>\n\
-         <h1>stevedore {version}</h1>\n\
-         <p>Docker container usage, limits and lifecycle, for Prometheus.</p>\n\
-         <ul><li><a href=\"{path}\">Metrics</a></li><li><a href=\"/healthz\">Health</a></li></ul>\n\
-         </body></html>\n",
-        version = env!("CARGO_PKG_VERSION"),
-    ))
+    Html(
+        PAGE.replace("{{telemetry_path}}", &html_escape(&state.telemetry_path))
+            .replace("{{version}}", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+/// `/api/v1/containers`: the containers of one collection, as JSON.
+async fn containers_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (exposition, _permit) = match collection(&state, &headers).await {
+        Ok(collected) => collected,
+        Err(answer) => return answer,
+    };
+    Json(api::containers(&exposition, unix_now())).into_response()
 }
 
 fn html_escape(text: &str) -> String {

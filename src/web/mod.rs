@@ -1,9 +1,13 @@
-//! Who may talk to the server: the `--web.config.file` document, TLS, and basic auth.
+//! The web side besides `/metrics`: who may talk to the server (the `--web.config.file`
+//! document, TLS, basic auth), and the live page with its JSON.
 //!
 //! - `config`: the file, in the Prometheus exporter-toolkit's format;
 //! - `tls`: the rustls configuration and a listener that completes handshakes;
-//! - `auth`: basic authentication against bcrypt hashes.
+//! - `auth`: basic authentication against bcrypt hashes;
+//! - `api`: `/api/v1/containers`, the JSON the live page polls;
+//! - `page.html`: the live page at `/`.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod tls;
