@@ -21,7 +21,8 @@ pub const MAX_POINTS: u64 = 11_000;
 pub struct Window {
     pub length: Duration,
     pub step: Duration,
-    /// Seconds since the epoch, on Prometheus' clock, a multiple of the step.
+    /// Seconds since the epoch, on Prometheus' clock: its "now" when asked, not rounded to
+    /// a step, so that the freshest samples count.
     pub end: f64,
 }
 
@@ -35,11 +36,10 @@ impl Window {
         if points > u128::from(MAX_POINTS) {
             step = Duration::from_secs(length.as_secs().div_ceil(MAX_POINTS));
         }
-        let step_seconds = step.as_secs_f64();
         Window {
             length,
             step,
-            end: (now / step_seconds).floor() * step_seconds,
+            end: now,
         }
     }
 
@@ -438,10 +438,10 @@ mod tests {
     ];
 
     #[test]
-    fn windows_end_on_a_step_and_stay_within_what_a_range_query_returns() {
-        let window = Window::ending_at(1000.7, Duration::from_secs(40), Duration::from_secs(2));
-        assert_eq!(window.end, 1000.0);
-        assert_eq!(window.first_point(), 962.0);
+    fn windows_end_now_and_stay_within_what_a_range_query_returns() {
+        let window = Window::ending_at(1000.5, Duration::from_secs(40), Duration::from_secs(2));
+        assert_eq!(window.end, 1000.5);
+        assert_eq!(window.first_point(), 962.5);
         let week = Window::ending_at(0.0, Duration::from_secs(7 * 86400), Duration::from_secs(60));
         assert_eq!(week.step, Duration::from_secs(60), "10,080 points fit");
         let month = Window::ending_at(
