@@ -550,6 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn every_recommend_flag_has_a_readme_row() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let command = command();
+        let recommend = command
+            .find_subcommand("recommend")
+            .expect("a recommend subcommand");
+        let flags: Vec<&str> = recommend
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .collect();
+        assert!(
+            flags.contains(&"prometheus.url") && flags.len() >= 11,
+            "{flags:?}"
+        );
+        let missing: Vec<&&str> = flags
+            .iter()
+            .filter(|long| !readme.contains(&format!("| `--{long}` |")))
+            .collect();
+        assert!(missing.is_empty(), "README rows missing for {missing:?}");
+    }
+
+    #[test]
     fn collector_flags_switch_collectors_and_the_last_one_wins() {
         let cli = try_parse_from([
             "stevedore",
