@@ -62,11 +62,15 @@ pub fn born_inside(points: &[Point], first_point: f64, step: Duration) -> bool {
 /// the step that ends at it.
 pub fn span(points: &[Point], step: Duration) -> Duration {
     match (points.first(), points.last()) {
-        (Some(first), Some(last)) => {
-            Duration::from_secs_f64((last.time - first.time).max(0.0)) + step
-        }
+        (Some(first), Some(last)) => span_between(first.time, last.time, step),
         _ => Duration::ZERO,
     }
+}
+
+/// The time from a first point to a last one (seconds since the epoch), each point
+/// standing for the step that ends at it.
+pub fn span_between(first: f64, last: f64, step: Duration) -> Duration {
+    Duration::from_secs_f64((last - first).max(0.0)) + step
 }
 
 /// Rounds up to a value people write: 1, 1.25, 1.5 or 1.75 times a power of two (`48m`,

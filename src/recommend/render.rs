@@ -356,7 +356,12 @@ fn rule(group: &Group, sizing: &Sizing, report: &Report, out: &mut String) {
             );
         }
         _ => {
-            let _ = writeln!(out, "  #   cpu: no usage in the window; cpus left out");
+            let _ = writeln!(
+                out,
+                "  #   cpu: no CPU rate over {} steps (a step must hold two scrapes: see --step); \
+                 cpus left out",
+                duration::format(report.window.step)
+            );
         }
     }
     match (evidence.peak_tasks, &sizing.pids) {
@@ -424,6 +429,182 @@ fn rule(group: &Group, sizing: &Sizing, report: &Report, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::check::{Host, check};
+    use crate::policy::document;
+    use crate::recommend::api::Point;
+    use crate::recommend::grouping::{GroupBy, group};
+    use crate::recommend::history::{
+        ComposeService, ContainerHistory, ContainerKey, CurrentLimits, Window,
+    };
+    use crate::recommend::selector::Matchers;
+    use crate::recommend::sizing::{Settings, size};
+    use crate::recommend::{Entry, Format};
+    use std::time::Duration;
+
+    fn history(name: &str, image: &str, service: Option<&str>, points: usize) -> ContainerHistory {
+        let series = |value: f64| -> Vec<Point> {
+            (0..points)
+                .map(|index| Point {
+                    time: 1000.0 - index as f64 * 60.0,
+                    value,
+                })
+                .rev()
+                .collect()
+        };
+        ContainerHistory {
+            key: ContainerKey {
+                job: "stevedore".to_owned(),
+                instance: "host:9417".to_owned(),
+                id: format!("/docker/{name}"),
+            },
+            name: name.to_owned(),
+            image: image.to_owned(),
+            compose: service.map(|service| ComposeService {
+                project: "shop".to_owned(),
+                service: service.to_owned(),
+            }),
+            working_set: series(300.0 * 1048576.0),
+            cpu_rate: series(0.7),
+            tasks: series(12.0),
+            oom_kills: series(0.0),
+            cfs_periods: Vec::new(),
+            cfs_throttled_periods: Vec::new(),
+            samples: points as u64 * 4,
+            limits: CurrentLimits {
+                memory: Current::Set(1024.0 * 1048576.0),
+                ..CurrentLimits::default()
+            },
+            host_cpus: Some(2.0),
+        }
+    }
+
+    fn report(histories: Vec<ContainerHistory>, by: GroupBy) -> Report {
+        let window = Window::ending_at(1000.0, Duration::from_secs(3600), Duration::from_secs(60));
+        let settings = Settings {
+            memory_headroom: 0.15,
+            cpu_headroom: 0.15,
+            cpu_percentile: 0.95,
+            pids_headroom: 1.0,
+            min_history: Duration::from_secs(1800),
+        };
+        Report {
+            prometheus: "http://prometheus:9090".to_owned(),
+            window,
+            settings,
+            matchers: Matchers::default(),
+            entries: group(histories, by)
+                .into_iter()
+                .map(|group| Entry {
+                    outcome: size(&group, &window, &settings),
+                    group,
+                })
+                .collect(),
+        }
+    }
+
+    fn host() -> Host {
+        Host {
+            cpus: 2,
+            devices: crate::devices::DeviceNames::from_partitions("major minor  #blocks  name\n")
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_policy_file_reads_back_and_passes_its_checks() {
+        let report = report(
+            vec![
+                history("shop-web-1", "nginx:1.27", Some("web"), 60),
+                history("shop-web-2", "nginx:1.27", Some("web"), 60),
+                history("proxy", "nginx:1.27", None, 60),
+                history("[odd]", "weird/image:*", None, 60),
+                history("young", "app:2", None, 10),
+            ],
+            GroupBy::Service,
+        );
+        assert_eq!(report.rules(), 3);
+        let text = report.render(Format::Yaml);
+        let policy =
+            document::parse(&text).unwrap_or_else(|problems| panic!("{problems:#?}\n{text}"));
+        assert_eq!(check(&policy, &host()), [], "{text}");
+        let names: Vec<&str> = policy.rules.iter().map(|rule| rule.name.as_str()).collect();
+        assert_eq!(names, ["nginx:1.27", "weird/image:*", "shop/web"]);
+        // Image rules leave compose containers to their service's rule.
+        let labels = std::collections::BTreeMap::from([
+            ("com.docker.compose.project".to_owned(), "shop".to_owned()),
+            ("com.docker.compose.service".to_owned(), "web".to_owned()),
+        ]);
+        let web = crate::policy::model::ContainerFacts {
+            name: "shop-web-1",
+            image: "nginx:1.27",
+            labels: &labels,
+        };
+        assert!(!policy.rules[0].selects(&web));
+        assert!(policy.rules[2].selects(&web));
+        let none = std::collections::BTreeMap::new();
+        let odd = crate::policy::model::ContainerFacts {
+            name: "[odd]",
+            image: "weird/image:*",
+            labels: &none,
+        };
+        assert!(
+            policy.rules[1].selects(&odd),
+            "a glob character in an image is escaped"
+        );
+        let other = crate::policy::model::ContainerFacts {
+            image: "weird/image:x",
+            ..odd
+        };
+        assert!(!policy.rules[1].selects(&other));
+        // 300 MiB + 15 %: 345 MiB, up to 384m; 0.7 CPUs + 15 %: 0.805, up to 0.85.
+        assert!(
+            text.contains("      memory: 384m                # now 1g\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("      cpus: 0.85                  # now unknown\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  # image app:2: 1 container (young):\n  #   no rule: 10m of history"),
+            "{text}"
+        );
+
+        let by_name = report_yaml_names(GroupBy::Container);
+        assert_eq!(by_name, ["[odd]", "proxy", "shop-web-1", "shop-web-2"]);
+    }
+
+    fn report_yaml_names(by: GroupBy) -> Vec<String> {
+        let report = report(
+            vec![
+                history("shop-web-1", "nginx:1.27", Some("web"), 60),
+                history("shop-web-2", "nginx:1.27", Some("web"), 60),
+                history("proxy", "nginx:1.27", None, 60),
+                history("[odd]", "weird/image:*", None, 60),
+            ],
+            by,
+        );
+        let text = report.render(Format::Yaml);
+        let policy = document::parse(&text).unwrap();
+        assert_eq!(check(&policy, &host()), []);
+        policy.rules.into_iter().map(|rule| rule.name).collect()
+    }
+
+    #[test]
+    fn without_history_enough_the_file_has_no_rules() {
+        let report = report(vec![history("young", "app:2", None, 10)], GroupBy::Service);
+        assert_eq!(report.rules(), 0);
+        let text = report.render(Format::Yaml);
+        assert!(text.contains("rules: []\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&report.render(Format::Json)).unwrap();
+        assert_eq!(json["rules"], serde_json::json!([]));
+        assert_eq!(json["skipped"][0]["history_seconds"], 600.0);
+        assert!(
+            report
+                .render(Format::Table)
+                .contains("(no rules)\nno rule for image app:2")
+        );
+    }
 
     #[test]
     fn values_as_a_policy_writes_them() {

@@ -149,19 +149,7 @@ fn history_span(members: &[ContainerHistory], step: Duration) -> Duration {
         .map(|point| point.time)
         .max_by(f64::total_cmp);
     match (first, last) {
-        (Some(first), Some(last)) => arithmetic::span(
-            &[
-                super::api::Point {
-                    time: first,
-                    value: 0.0,
-                },
-                super::api::Point {
-                    time: last,
-                    value: 0.0,
-                },
-            ],
-            step,
-        ),
+        (Some(first), Some(last)) => arithmetic::span_between(first, last, step),
         _ => Duration::ZERO,
     }
 }
