@@ -157,8 +157,8 @@ fn recommendations_bracket_what_containers_used_and_the_policy_commands_take_the
             "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null && exec sleep 86400",
         );
     }
-    // A busy loop let run 20 ms in every 100 (stopped and continued by the shell): about
-    // 0.2 CPUs, under a limit of 0.5 it never reaches within a 100 ms CFS period.
+    // A busy loop let run 20 ms in every 100 (stopped and continued by the shell): at most
+    // about 0.2 CPUs, under a limit of 0.5 it never reaches within a 100 ms CFS period.
     run(
         &containers,
         BURNER,
@@ -231,9 +231,11 @@ fn recommendations_bracket_what_containers_used_and_the_policy_commands_take_the
         (40.0 * MIB..48.0 * MIB).contains(&steady_peak),
         "the steady workload holds 40 MiB and little else: {steady_peak}"
     );
+    // About 0.2 CPUs on an idle machine; less on a loaded one, where it gets only a share of
+    // a core in the fifth of the time it may run. Either way some, and well under 0.5.
     assert!(
-        (0.1..0.35).contains(&burner_mean),
-        "the burner uses about 0.2 CPUs: {burner_mean}"
+        (0.02..0.35).contains(&burner_mean),
+        "the burner uses some CPU, well under its limit: {burner_mean}"
     );
 
     let policy = document::parse(&yaml).unwrap_or_else(|problems| {
