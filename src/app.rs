@@ -20,6 +20,7 @@ use crate::metrics::{self, Format};
 use crate::policy::check::Host;
 use crate::policy::enforcer::Enforcer;
 use crate::policy::{PolicyState, plan, state};
+use crate::recommend;
 use crate::scrape::{ScrapeConfig, Scraper};
 use crate::server::{self, ServerConfig};
 use crate::target::{self, Resolver, TargetConfig};
@@ -265,6 +266,23 @@ pub async fn policy_plan(mut cli: Cli, file: &Path) -> Result<String, String> {
         &containers,
         &parts.targets.config().hierarchy,
     ))
+}
+
+/// `recommend`: prints the recommendation. A policy without rules (no container had history
+/// enough) is printed for its comments, and is an error: there is nothing to apply.
+pub async fn recommend(args: &cli::RecommendArgs) -> Result<(), String> {
+    let request = args.request()?;
+    let report = recommend::recommend(&request)
+        .await
+        .map_err(|error| error.to_string())?;
+    print!("{}", report.render(args.format));
+    if report.rules() == 0 {
+        return Err(format!(
+            "no container has --min-history={} of history in the window yet (the comments say              how much each has): wait, or ask for less",
+            crate::duration::format(request.settings.min_history)
+        ));
+    }
+    Ok(())
 }
 
 /// Without a policy there is nothing to reload, but a SIGHUP (a habit of service managers

@@ -11,6 +11,9 @@ use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, S
 use crate::collector::{self, Collector};
 use crate::logging::{LogFormat, LogLevel};
 use crate::policy::PolicyMode;
+use crate::recommend::grouping::GroupBy;
+use crate::recommend::prometheus::{PrometheusUrl, parse_url};
+use crate::recommend::{self, Format};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -181,6 +184,80 @@ pub enum Command {
     /// Check a limit policy file, or show what it would change.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Recommend limits from the history Prometheus kept of stevedore's series, printed as
+    /// a limit policy (with the evidence for each rule in comments).
+    Recommend(RecommendArgs),
+}
+
+/// `stevedore recommend`. The defaults and why they are what they are: README, "Right-sizing".
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecommendArgs {
+    /// Prometheus' address, plain HTTP (with its --web.route-prefix, if any), e.g.
+    /// http://localhost:9090.
+    #[arg(long = "prometheus.url", value_name = "URL", value_parser = parse_url)]
+    pub prometheus_url: PrometheusUrl,
+
+    /// How much history to read, up to now (e.g. 7d, 36h).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub window: Duration,
+
+    /// A container (or group of them) seen for less than this gets no rule.
+    #[arg(long = "min-history", value_name = "DURATION", default_value = "1d", value_parser = parse_duration)]
+    pub min_history: Duration,
+
+    /// Time between the points read; the CPU rate is taken over each, so it must hold at
+    /// least two scrapes. Grows when the window would need more than 11,000 points.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub step: Duration,
+
+    /// Only containers whose series match these PromQL label matchers, e.g.
+    /// 'name=~"shop-.*"' or '{instance="host:9417"}'. Repeatable; all must hold.
+    #[arg(long = "match", value_name = "MATCHERS")]
+    pub matchers: Vec<String>,
+
+    /// service: a compose service's replicas share a rule, other containers one per image;
+    /// container: one rule per container name.
+    #[arg(long = "group-by", value_enum, default_value = "service")]
+    pub group_by: GroupBy,
+
+    /// yaml: a policy file; json: for programs; table: now -> recommended, for people.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+
+    /// Percent added to the peak working set for `memory`.
+    #[arg(long = "memory-headroom", value_name = "PERCENT", default_value = "15", value_parser = parse_percent)]
+    pub memory_headroom: f64,
+
+    /// Percentile of the CPU rate `cpus` is taken from.
+    #[arg(long = "cpu-percentile", value_name = "PERCENTILE", default_value = "95", value_parser = parse_percentile)]
+    pub cpu_percentile: f64,
+
+    /// Percent added to that percentile for `cpus`.
+    #[arg(long = "cpu-headroom", value_name = "PERCENT", default_value = "15", value_parser = parse_percent)]
+    pub cpu_headroom: f64,
+
+    /// Percent added to the peak task count for `pids-limit`.
+    #[arg(long = "pids-headroom", value_name = "PERCENT", default_value = "100", value_parser = parse_percent)]
+    pub pids_headroom: f64,
+}
+
+impl RecommendArgs {
+    pub fn request(&self) -> Result<recommend::Request, String> {
+        Ok(recommend::Request {
+            url: self.prometheus_url.clone(),
+            window: self.window,
+            step: self.step,
+            matchers: recommend::selector::Matchers::parse(&self.matchers)?,
+            group_by: self.group_by,
+            settings: recommend::sizing::Settings {
+                memory_headroom: self.memory_headroom,
+                cpu_headroom: self.cpu_headroom,
+                cpu_percentile: self.cpu_percentile,
+                pids_headroom: self.pids_headroom,
+                min_history: self.min_history,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,23 +393,28 @@ pub fn label_patterns(flag: &str, globs: &[String]) -> Result<Vec<glob::Pattern>
         .collect()
 }
 
-/// A duration as Prometheus writes them: a number and a unit, `ms`, `s`, `m` or `h`.
+/// A duration as Prometheus writes them (`250ms`, `30s`, `1h30m`, `7d`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+    crate::duration::parse(text)
+}
+
+/// A percentage (`15` or `15%`) as a fraction (0.15), from 0 to 1000 %.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(percent) if (0.0..=1000.0).contains(&percent) => Ok(percent / 100.0),
+        _ => Err(format!("{text:?}: a percentage from 0 to 1000, e.g. 15")),
+    }
+}
+
+/// A percentile (`95`, `99.9`) as a quantile (0.95), above 0 and at most 100.
+fn parse_percentile(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(percentile) if percentile > 0.0 && percentile <= 100.0 => Ok(percentile / 100.0),
+        _ => Err(format!(
+            "{text:?}: a percentile above 0 and at most 100, e.g. 95"
+        )),
+    }
 }
 
 /// `:9417` listens on every address, as Go exporters read it; `host:port` as given.
@@ -402,6 +484,95 @@ mod tests {
     }
 
     #[test]
+    fn recommend_defaults_and_flags() {
+        let cli = try_parse_from([
+            "stevedore",
+            "recommend",
+            "--prometheus.url=http://prom:9090",
+        ])
+        .unwrap();
+        let Some(Command::Recommend(args)) = cli.command else {
+            panic!("not recommend: {:?}", cli.command);
+        };
+        assert_eq!(args.prometheus_url.host, "prom");
+        assert_eq!(args.window, Duration::from_secs(7 * 86400));
+        assert_eq!(args.min_history, Duration::from_secs(86400));
+        assert_eq!(args.step, Duration::from_secs(60));
+        assert_eq!(args.group_by, GroupBy::Service);
+        assert_eq!(args.format, Format::Yaml);
+        assert_eq!(args.memory_headroom, 0.15);
+        assert_eq!(args.cpu_headroom, 0.15);
+        assert_eq!(args.cpu_percentile, 0.95);
+        assert_eq!(args.pids_headroom, 1.0);
+        let request = args.request().unwrap();
+        assert!(request.matchers.is_empty());
+
+        let cli = try_parse_from([
+            "stevedore",
+            "recommend",
+            "--prometheus.url=http://prom:9090",
+            "--window=2d",
+            "--memory-headroom=25%",
+            "--cpu-percentile=99.5",
+            "--match=job=\"x\"",
+            "--format=table",
+            "--group-by=container",
+        ])
+        .unwrap();
+        let Some(Command::Recommend(args)) = cli.command else {
+            panic!("not recommend");
+        };
+        assert_eq!(args.memory_headroom, 0.25);
+        assert_eq!(args.cpu_percentile, 0.995);
+        assert_eq!(args.request().unwrap().matchers.inner(), "job=\"x\"");
+        for bad in [
+            "--memory-headroom=-5",
+            "--cpu-percentile=0",
+            "--cpu-percentile=101",
+            "--window=7days",
+            "--prometheus.url=https://prom",
+        ] {
+            assert!(
+                try_parse_from([
+                    "stevedore",
+                    "recommend",
+                    "--prometheus.url=http://p:9090",
+                    bad
+                ])
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            try_parse_from(["stevedore", "recommend"]).is_err(),
+            "the URL is required"
+        );
+    }
+
+    #[test]
+    fn every_recommend_flag_has_a_readme_row() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let command = command();
+        let recommend = command
+            .find_subcommand("recommend")
+            .expect("a recommend subcommand");
+        let flags: Vec<&str> = recommend
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .collect();
+        assert!(
+            flags.contains(&"prometheus.url") && flags.len() >= 11,
+            "{flags:?}"
+        );
+        let missing: Vec<&&str> = flags
+            .iter()
+            .filter(|long| !readme.contains(&format!("| `--{long}` |")))
+            .collect();
+        assert!(missing.is_empty(), "README rows missing for {missing:?}");
+    }
+
+    #[test]
     fn collector_flags_switch_collectors_and_the_last_one_wins() {
         let cli = try_parse_from([
             "stevedore",
@@ -465,7 +636,8 @@ mod tests {
         assert_eq!(off.disk_refresh_interval, Duration::from_secs(90));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["", "5", "m", "1d", "-1s", "1.5s"] {
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        for bad in ["", "5", "m", "-1s", "1.5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(

@@ -13,6 +13,8 @@
 //! - `collector`: the registry of every metric family, one file per group of families;
 //! - `metrics`: the families of one scrape and their encoding;
 //! - `policy`: limit policies — the file, checks, drift, applying, reloads;
+//! - `recommend`: limits recommended from the history Prometheus kept, as a policy;
+//! - `duration`: durations as Prometheus writes them, for flags and queries;
 //! - `scrape`: one collection over all targets, shared by concurrent scrapes;
 //! - `server`: the HTTP endpoints;
 //! - `cli`, `logging`, `app`: flags, logs, and wiring.
@@ -24,11 +26,13 @@ pub mod collector;
 pub mod devices;
 pub mod disk;
 pub mod docker;
+pub mod duration;
 pub mod file;
 pub mod host;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
+pub mod recommend;
 pub mod scrape;
 pub mod server;
 pub mod target;

@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
                 .await
                 .map(|text| print!("{text}"))
         }
+        Some(Command::Recommend(args)) => app::recommend(args).await,
     };
     let code = match result {
         Ok(()) => 0,

@@ -8,9 +8,10 @@ mod common;
 mod compat;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::prometheus_server::{Prometheus, Setup};
 use common::{Containers, Exporter, wait_for};
 use serde_json::Value;
 
@@ -121,127 +122,29 @@ fn every_community_query_exclusion_names_a_query_of_the_file() {
     assert_eq!(keys.len(), count, "an exclusion is listed twice");
 }
 
-/// A Prometheus server of Debian's package, scraping one exporter every second with our
-/// alert rules loaded.
-struct Prometheus {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = data.path().join("prometheus.yml");
-        // The job is named as the community stacks name their cAdvisor job: some of their
-        // queries select `job="cadvisor"`.
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-                 rule_files: [{}]\n\
-                 scrape_configs:\n  - job_name: cadvisor\n    static_configs: [{{targets: [\"{target}\"]}}]\n",
-                repository("dashboards/alerts.yaml").display()
-            ),
-        )
-        .unwrap();
-        common::require_program("prometheus", "prometheus");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                data.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run prometheus");
-        let prometheus = Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _data: data,
-        };
-        wait_for("prometheus to be ready", Duration::from_secs(30), || {
-            ureq::get(&format!("{}/-/ready", prometheus.url))
-                .call()
-                .ok()
-        });
-        prometheus
-    }
-
-    /// The `data` of an API call, or why Prometheus refused it (a query it cannot run is
-    /// the caller's to report).
-    fn try_api(&self, path: &str, query: Option<&str>) -> Result<Value, String> {
-        let mut request = ureq::get(&format!("{}{path}", self.url))
-            .config()
-            .http_status_as_error(false)
-            .build();
-        if let Some(query) = query {
-            request = request.query("query", query);
-        }
-        let mut response = request.call().map_err(|error| format!("{path}: {error}"))?;
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|error| format!("{path}: {error}"))?;
-        let body: Value =
-            serde_json::from_str(&text).map_err(|error| format!("{path}: {error}: {text}"))?;
-        if body["status"] == "success" {
-            Ok(body["data"].clone())
-        } else {
-            Err(format!("{}: {}", body["errorType"], body["error"]))
-        }
-    }
-
-    fn api(&self, path: &str, query: Option<&str>) -> Value {
-        self.try_api(path, query)
-            .unwrap_or_else(|error| panic!("{path} {query:?}: {error}"))
-    }
-
-    /// The number of series an instant query returns.
-    fn series(&self, query: &str) -> usize {
-        self.api("/api/v1/query", Some(query))["result"]
+/// `Ok` when what `ask` asks for has data; otherwise what was missing.
+fn answer(prometheus: &Prometheus, ask: &compat::Ask) -> Result<(), String> {
+    let found = match ask {
+        compat::Ask::Instant(expr) => has_data(&prometheus.try_api("/api/v1/query", Some(expr))?),
+        compat::Ask::SeriesWithLabel { selector, label } => prometheus
+            .try_api("/api/v1/query", Some(selector))?["result"]
             .as_array()
-            .map_or(0, Vec::len)
-    }
-
-    /// `Ok` when what `ask` asks for has data; otherwise what was missing.
-    fn answer(&self, ask: &compat::Ask) -> Result<(), String> {
-        let found = match ask {
-            compat::Ask::Instant(expr) => has_data(&self.try_api("/api/v1/query", Some(expr))?),
-            compat::Ask::SeriesWithLabel { selector, label } => self
-                .try_api("/api/v1/query", Some(selector))?["result"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|series| {
-                    series["metric"][label]
-                        .as_str()
-                        .is_some_and(|v| !v.is_empty())
-                }),
-            compat::Ask::LabelValues(label) => self
-                .try_api(&format!("/api/v1/label/{label}/values"), None)?
-                .as_array()
-                .is_some_and(|values| !values.is_empty()),
-        };
-        if found {
-            Ok(())
-        } else {
-            Err("no data".to_owned())
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .into_iter()
+            .flatten()
+            .any(|series| {
+                series["metric"][label]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty())
+            }),
+        compat::Ask::LabelValues(label) => prometheus
+            .try_api(&format!("/api/v1/label/{label}/values"), None)?
+            .as_array()
+            .is_some_and(|values| !values.is_empty()),
+    };
+    if found {
+        Ok(())
+    } else {
+        Err("no data".to_owned())
     }
 }
 
@@ -468,12 +371,10 @@ fn community_query_failures(prometheus: &Prometheus) -> Vec<String> {
             continue;
         }
         asked += 1;
-        let answer = compat::ask(query).and_then(|ask| {
-            prometheus
-                .answer(&ask)
-                .map_err(|why| format!("{why}: {}", ask.describe()))
+        let answered = compat::ask(query).and_then(|ask| {
+            answer(prometheus, &ask).map_err(|why| format!("{why}: {}", ask.describe()))
         });
-        if let Err(why) = answer {
+        if let Err(why) = answered {
             failures.push(format!(
                 "{:?} {} {:?}\n    {why}",
                 query.kind, query.source, query.title
@@ -501,7 +402,12 @@ fn every_dashboard_query_and_alert_rule_shows_data_on_a_real_prometheus() {
     let disk_dir = common::disk_scratch_dir();
     let containers = Containers::new("dashboards");
     let exporter = Exporter::start(&[]);
-    let prometheus = Prometheus::start(&exporter.address);
+    // The job is named as the community stacks name their cAdvisor job: some of their
+    // queries select `job="cadvisor"`.
+    let prometheus = Prometheus::start(Setup {
+        rule_files: vec![repository("dashboards/alerts.yaml")],
+        ..Setup::new("cadvisor", &exporter.address)
+    });
     let names = start_workload(&containers, disk_dir.path());
 
     // Ours first, while the history the community queries need builds up.

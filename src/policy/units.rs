@@ -56,6 +56,49 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// A byte count in Docker's notation, exactly, as people write it in `docker run --memory`:
+/// the largest of `g`, `m`, `k` in which it is a whole number or has at most two decimals
+/// (`384m`, `1.5g`, `1.25g`), else plain bytes. `parse_size` reads it back to the byte.
+pub fn format_docker_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)];
+    for (unit, size) in UNITS {
+        // Hundredths of the unit, exact: `bytes * 100` is a multiple of the unit.
+        if bytes >= size && (u128::from(bytes) * 100).is_multiple_of(u128::from(size)) {
+            let hundredths = u128::from(bytes) * 100 / u128::from(size);
+            return format!("{}{unit}", hundredths_text(hundredths));
+        }
+    }
+    bytes.to_string()
+}
+
+/// An approximate size for people, one decimal in the largest binary unit it reaches
+/// (`40.3MiB`, `1.5GiB`, `812B`): for measurements, where the last byte means nothing.
+pub fn format_bytes_approximately(bytes: f64) -> String {
+    const UNITS: [(&str, f64); 4] = [
+        ("TiB", (1u64 << 40) as f64),
+        ("GiB", (1u64 << 30) as f64),
+        ("MiB", (1u64 << 20) as f64),
+        ("KiB", (1u64 << 10) as f64),
+    ];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            let tenths = (bytes / size * 10.0).round() as u64;
+            return format!("{}{unit}", hundredths_text(u128::from(tenths) * 10));
+        }
+    }
+    format!("{}B", bytes.max(0.0).round() as u64)
+}
+
+/// `150` -> `1.5`, `125` -> `1.25`, `400` -> `4`.
+fn hundredths_text(hundredths: u128) -> String {
+    let (whole, fraction) = (hundredths / 100, hundredths % 100);
+    match fraction {
+        0 => whole.to_string(),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +129,27 @@ mod tests {
         assert_eq!(format_bytes(100), "100B");
     }
 
+    #[test]
+    fn sizes_in_dockers_notation() {
+        assert_eq!(format_docker_size(384 << 20), "384m");
+        assert_eq!(format_docker_size(1536 << 20), "1.5g");
+        assert_eq!(format_docker_size(1280 << 20), "1.25g");
+        assert_eq!(format_docker_size(2 << 30), "2g");
+        assert_eq!(format_docker_size(48 << 20), "48m");
+        assert_eq!(format_docker_size(1 << 10), "1k");
+        assert_eq!(format_docker_size(1000), "1000");
+        assert_eq!(format_docker_size((40 << 20) + 1), "41943041");
+        assert_eq!(format_bytes_approximately(42_300_000.0), "40.3MiB");
+        assert_eq!(format_bytes_approximately((1536u64 << 20) as f64), "1.5GiB");
+        assert_eq!(format_bytes_approximately(812.0), "812B");
+    }
+
     proptest! {
+        #[test]
+        fn docker_sizes_round_trip(bytes in 0u64..(1 << 52)) {
+            prop_assert_eq!(parse_size(&format_docker_size(bytes)), Ok(bytes));
+        }
+
         #[test]
         fn never_panics_and_a_size_has_digits(text in "\\PC*") {
             if parse_size(&text).is_ok() {

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod prom;
+pub mod prometheus_server;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader};
