@@ -278,7 +278,7 @@ pub async fn recommend(args: &cli::RecommendArgs) -> Result<(), String> {
     print!("{}", report.render(args.format));
     if report.rules() == 0 {
         return Err(format!(
-            "no container has --min-history={} of history in the window yet (the comments say              how much each has): wait, or ask for less",
+            "no container has --min-history={} of history in the window yet (the comments say how much each has): wait, or ask for less",
             crate::duration::format(request.settings.min_history)
         ));
     }

@@ -73,7 +73,7 @@ pub async fn serve(
     }
     match access.tls {
         Some(tls) => {
-            let listener = TlsListener::new(listener, (*tls).clone())?;
+            let listener = TlsListener::new(listener, tls)?;
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -89,8 +89,9 @@ pub fn render(policy: &Policy, containers: &[Target], hierarchy: &Hierarchy) -> 
     if loosened > 0 {
         let _ = writeln!(
             out,
-            "{loosened} limit(s) marked LOOSENS would grant a container more than it has now; \
-             to give a limit only to containers without one, declare it under `defaults:`."
+            "{loosened} limit(s) marked LOOSENS would grant a container more than it has now \
+             (a higher limit, or none); a limit meant only for containers without one belongs \
+             under `defaults:`."
         );
     }
     out

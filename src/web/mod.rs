@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// What a web configuration file asks of the server, its files read.
 #[derive(Default)]
 pub struct Access {
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<rustls::ServerConfig>,
     pub users: Option<Arc<auth::Users>>,
 }
 
@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Access, String> {
     let problem = |problem: String| format!("--web.config.file={}: {problem}", path.display());
     let config = config::parse(&text, dir).map_err(problem)?;
     let tls = match &config.tls {
-        Some(settings) => Some(Arc::new(tls::server_config(settings).map_err(problem)?)),
+        Some(settings) => Some(tls::server_config(settings).map_err(problem)?),
         None => None,
     };
     let users = (!config.users.is_empty()).then(|| Arc::new(auth::Users::new(config.users)));
