@@ -11,50 +11,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::Scrape;
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target tmp dir is inside the target dir")
-        .to_owned()
-}
-
-/// A statically linked stevedore: the initramfs has no C library.
-fn static_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("STEVEDORE_STATIC_BINARY") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "STEVEDORE_STATIC_BINARY={path:?} is not a file"
-        );
-        return path;
-    }
-    let target = target_dir().join("static");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "stevedore",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the static binary failed");
-    target.join("x86_64-unknown-linux-gnu/release/stevedore")
-}
 
 /// The text between two marker lines.
 fn section<'a>(log: &'a str, begin: &str, end: &str) -> &'a str {
@@ -118,12 +80,12 @@ fn file_key(files: &HashMap<String, String>, path: &str, key: &str) -> f64 {
 fn every_reading_on_a_real_cgroup_v2_kernel() {
     common::require_program("qemu-system-x86_64", "qemu-system-x86");
     common::require_program("xz", "xz-utils");
-    let binary = static_binary();
+    let binary = common::static_binary();
     let serial = tempfile::NamedTempFile::new().unwrap();
     let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/v2-kernel/run-vm.sh");
     let output = Command::new(&harness)
         .arg("--cache")
-        .arg(target_dir().join("v2-kernel-cache"))
+        .arg(common::target_dir().join("v2-kernel-cache"))
         .arg("--stevedore")
         .arg(&binary)
         .arg("--out")

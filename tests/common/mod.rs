@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bench;
+pub mod images;
 pub mod prom;
 pub mod prometheus_server;
 pub mod proxy;
@@ -22,6 +23,51 @@ pub const TEST_LABEL: &str = "stevedore.test";
 
 pub fn stevedore_binary() -> &'static str {
     env!("CARGO_BIN_EXE_stevedore")
+}
+
+/// The repository's file at `path` (relative to its root).
+pub fn repository(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target tmp dir is inside the target dir")
+        .to_owned()
+}
+
+/// A statically linked stevedore, for places without a C library (the v2 VM's initramfs, a
+/// `FROM scratch` image): `STEVEDORE_STATIC_BINARY` when set (`scripts/test` builds it),
+/// otherwise built here.
+pub fn static_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("STEVEDORE_STATIC_BINARY") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "STEVEDORE_STATIC_BINARY={path:?} is not a file"
+        );
+        return path;
+    }
+    let target = target_dir().join("static");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "stevedore",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the static binary failed");
+    target.join("x86_64-unknown-linux-gnu/release/stevedore")
 }
 
 /// Stops a test that needs a program from outside the repository, with one line saying
@@ -131,8 +177,8 @@ impl EngineLock {
     }
 }
 
-/// The containers (and networks) of one test: created with its label, all removed when
-/// dropped (and any left over from an earlier, interrupted run removed at the start).
+/// The containers (and networks and images) of one test: created with its label, all removed
+/// when dropped (and any left over from an earlier, interrupted run removed at the start).
 pub struct Containers {
     pub label: String,
     // Dropped after the containers are removed (fields drop after `Drop::drop`).
@@ -180,6 +226,14 @@ impl Containers {
         docker(&["network", "create", "--label", &self.label, name])
     }
 
+    /// `docker build` of `context` tagged `tag`, with this test's label; the image is removed
+    /// with the containers. Built under the test's engine lock, since a build and a removal
+    /// are engine events too.
+    pub fn build_image(&self, tag: &str, context: &Path) {
+        let context = context.to_str().expect("a UTF-8 path");
+        docker(&["build", "-q", "--label", &self.label, "-t", tag, context]);
+    }
+
     pub fn remove_all(&self) {
         let filter = format!("label={}", self.label);
         let ids = docker(&["ps", "-aq", "--filter", &filter]);
@@ -190,6 +244,15 @@ impl Containers {
         let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
         for id in networks.split_whitespace() {
             let _ = docker_result(&["network", "rm", id]);
+        }
+        // Last, for the same reason: an image a container still uses stays.
+        let mut images: Vec<String> = docker(&["images", "-q", "--filter", &filter])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        images.dedup();
+        for id in images {
+            let _ = docker_result(&["rmi", "-f", &id]);
         }
     }
 }
