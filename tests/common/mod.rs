@@ -280,13 +280,18 @@ impl Exporter {
     /// Starts the exporter as the last arguments of `wrapper` (a command that ends by running
     /// its arguments, e.g. `unshare … sh -c '…; exec "$@"' sh`); as `start` when empty.
     pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Exporter {
+        Exporter::start_program(Path::new(stevedore_binary()), wrapper, args)
+    }
+
+    /// As `start_wrapped`, with another stevedore binary (an installed one).
+    pub fn start_program(binary: &Path, wrapper: &[&str], args: &[&str]) -> Exporter {
         let mut command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
                 let mut command = Command::new(program);
-                command.args(wrapper_args).arg(stevedore_binary());
+                command.args(wrapper_args).arg(binary);
                 command
             }
-            None => Command::new(stevedore_binary()),
+            None => Command::new(binary),
         };
         let mut child = command
             .arg("--web.listen-address=127.0.0.1:0")
