@@ -12,21 +12,6 @@ use common::{Containers, Exporter, IMAGE, Scrape, docker, wait_for};
 const TEST: &str = "image-run";
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// The README's `docker run` line for the image, as the words after `docker`.
-fn documented_run_line() -> Vec<String> {
-    let readme = std::fs::read_to_string(common::repository("README.md")).unwrap();
-    let block = readme
-        .split("```")
-        .find(|block| block.starts_with("sh\n") && block.contains("docker run -d --name stevedore"))
-        .expect("the README has a `docker run -d --name stevedore` block");
-    let joined = block.replace("\\\n", " ");
-    let line = joined
-        .lines()
-        .find(|line| line.trim_start().starts_with("docker run"))
-        .unwrap();
-    line.split_whitespace().skip(1).map(str::to_owned).collect()
-}
-
 /// The documented line changed only where a test must: its own container name and label,
 /// the image it built, and the port published on loopback alone, at a port the engine picks.
 /// An option the test does not know stops it, so the line and the test cannot drift apart.
@@ -80,7 +65,7 @@ fn test_run_args(documented: &[String], name: &str, label: &str, image: &str) ->
 /// The documented line's bind mounts are all read-only: monitoring writes nothing.
 #[test]
 fn the_documented_run_line_mounts_everything_read_only() {
-    let line = documented_run_line();
+    let line = common::images::documented_run_line();
     let mounts: Vec<&String> = line
         .iter()
         .zip(line.iter().skip(1))
@@ -187,7 +172,7 @@ fn the_image_run_as_documented_reports_what_the_host_binary_reports() {
     containers.build_image(&tag, context.path());
     let exporter_name = format!("{TEST}-exporter");
     let run = test_run_args(
-        &documented_run_line(),
+        &common::images::documented_run_line(),
         &exporter_name,
         &containers.label,
         &tag,

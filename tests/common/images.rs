@@ -25,6 +25,21 @@ pub fn stevedore_context() -> tempfile::TempDir {
     dir
 }
 
+/// The README's `docker run` line for the image, as the words after `docker`.
+pub fn documented_run_line() -> Vec<String> {
+    let readme = std::fs::read_to_string(repository("README.md")).unwrap();
+    let block = readme
+        .split("```")
+        .find(|block| block.starts_with("sh\n") && block.contains("docker run -d --name stevedore"))
+        .expect("the README has a `docker run -d --name stevedore` block");
+    let joined = block.replace("\\\n", " ");
+    let line = joined
+        .lines()
+        .find(|line| line.trim_start().starts_with("docker run"))
+        .unwrap();
+    line.split_whitespace().skip(1).map(str::to_owned).collect()
+}
+
 /// A build context for a Prometheus image: Debian's `prometheus` binary and the shared
 /// libraries `ldd` says it loads (none when it is static), an empty `/prometheus` for its
 /// data, and `prometheus` as the entry point, as in the official image.
