@@ -370,9 +370,9 @@ impl Drop for ComposeProject {
 
 /// The stevedore and Prometheus services of `examples/compose.yml`, run as they are, with
 /// images built here: Prometheus loads the alert rules and scrapes stevedore, which reports
-/// the host's containers.
+/// the host's containers; a central Prometheus federating it as the README says gets them.
 #[test]
-fn the_compose_example_runs_and_prometheus_scrapes_stevedore() {
+fn the_compose_example_runs_prometheus_scrapes_stevedore_and_is_federated() {
     const TEST: &str = "compose-fleet";
     common::require_program("docker-compose", "docker-compose");
     let containers = Containers::new(TEST);
@@ -436,6 +436,94 @@ fn the_compose_example_runs_and_prometheus_scrapes_stevedore() {
         .count();
     assert!(shipped > 0);
     assert_eq!(loaded, shipped);
+
+    // A central Prometheus federating this one with the README's configuration gets the
+    // host's series, with the site's external label.
+    let central = CentralPrometheus::federating(&format!("127.0.0.1:{port}"));
+    let query =
+        format!("container_spec_memory_limit_bytes{{name=\"{workload}\",site=\"example\"}}");
+    let limit = wait_for(
+        "the workload's memory limit in the federating Prometheus",
+        Duration::from_secs(30),
+        || single_value(&central.query(&query)?),
+    );
+    assert_eq!(limit, 48.0 * MIB);
+}
+
+/// The README's federation job (its YAML block under "Federation"), with the site's address
+/// as its target.
+fn documented_federation(site: &str) -> String {
+    let readme = repository_text("README.md");
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains("job_name: federate"))
+        .expect("the README has a federation block");
+    let indent = block.len() - block.trim_start().len();
+    let targets = block
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("- targets: "))
+        .expect("the block has targets");
+    block
+        .lines()
+        .map(|line| line.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(targets, &format!("[\"{site}\"]"))
+}
+
+/// A Prometheus of Debian's package on the host, federating a site's Prometheus every second.
+struct CentralPrometheus {
+    child: std::process::Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl CentralPrometheus {
+    fn federating(site: &str) -> CentralPrometheus {
+        common::require_program("prometheus", "prometheus");
+        let data = tempfile::tempdir().unwrap();
+        let config = data.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s}}\n{}\n",
+                documented_federation(site)
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run prometheus");
+        CentralPrometheus {
+            child,
+            port,
+            _data: data,
+        }
+    }
+
+    fn query(&self, query: &str) -> Option<Value> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let mut response = ureq::get(&url).query("query", query).call().ok()?;
+        api_data(&response.body_mut().read_to_string().ok()?)
+    }
+}
+
+impl Drop for CentralPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A one-node swarm on loopback, left (with its stack, the helper attached to the stack's
