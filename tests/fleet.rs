@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::prometheus_server::Prometheus;
 use common::{Containers, IMAGE, docker, docker_result, wait_for};
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::Value;
@@ -439,13 +440,14 @@ fn the_compose_example_runs_prometheus_scrapes_stevedore_and_is_federated() {
 
     // A central Prometheus federating this one with the README's configuration gets the
     // host's series, with the site's external label.
-    let central = CentralPrometheus::federating(&format!("127.0.0.1:{port}"));
+    let central =
+        Prometheus::start_configured(&documented_federation(&format!("127.0.0.1:{port}")));
     let query =
         format!("container_spec_memory_limit_bytes{{name=\"{workload}\",site=\"example\"}}");
     let limit = wait_for(
         "the workload's memory limit in the federating Prometheus",
         Duration::from_secs(30),
-        || single_value(&central.query(&query)?),
+        || central.value(&query),
     );
     assert_eq!(limit, 48.0 * MIB);
 }
@@ -471,59 +473,6 @@ fn documented_federation(site: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         .replace(targets, &format!("[\"{site}\"]"))
-}
-
-/// A Prometheus of Debian's package on the host, federating a site's Prometheus every second.
-struct CentralPrometheus {
-    child: std::process::Child,
-    port: u16,
-    _data: tempfile::TempDir,
-}
-
-impl CentralPrometheus {
-    fn federating(site: &str) -> CentralPrometheus {
-        common::require_program("prometheus", "prometheus");
-        let data = tempfile::tempdir().unwrap();
-        let config = data.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s}}\n{}\n",
-                documented_federation(site)
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                data.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run prometheus");
-        CentralPrometheus {
-            child,
-            port,
-            _data: data,
-        }
-    }
-
-    fn query(&self, query: &str) -> Option<Value> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let mut response = ureq::get(&url).query("query", query).call().ok()?;
-        api_data(&response.body_mut().read_to_string().ok()?)
-    }
-}
-
-impl Drop for CentralPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A one-node swarm on loopback, left (with its stack, the helper attached to the stack's

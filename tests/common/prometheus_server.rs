@@ -40,6 +40,28 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts the server (scraping and evaluating every second) and waits until it is ready.
     pub fn start(setup: Setup) -> Prometheus {
+        let rule_files: Vec<String> = setup
+            .rule_files
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        let configuration = format!(
+            "rule_files: [{}]\n\
+             scrape_configs:\n  - job_name: {}\n    static_configs: [{{targets: [\"{}\"]}}]\n",
+            rule_files.join(", "),
+            setup.job,
+            setup.target
+        );
+        Prometheus::launch(&configuration, setup.retention)
+    }
+
+    /// Starts a server with a configuration of the caller's (everything but `global`, which
+    /// scrapes and evaluates every second), e.g. a federation job.
+    pub fn start_configured(configuration: &str) -> Prometheus {
+        Prometheus::launch(configuration, None)
+    }
+
+    fn launch(configuration: &str, retention: Option<&str>) -> Prometheus {
         require_program("prometheus", "prometheus");
         let data = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -47,22 +69,10 @@ impl Prometheus {
             .local_addr()
             .unwrap()
             .port();
-        let rule_files: Vec<String> = setup
-            .rule_files
-            .iter()
-            .map(|path| path.display().to_string())
-            .collect();
         let config = data.path().join("prometheus.yml");
         std::fs::write(
             &config,
-            format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-                 rule_files: [{}]\n\
-                 scrape_configs:\n  - job_name: {}\n    static_configs: [{{targets: [\"{}\"]}}]\n",
-                rule_files.join(", "),
-                setup.job,
-                setup.target
-            ),
+            format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n{configuration}\n"),
         )
         .unwrap();
         let mut command = Command::new("prometheus");
@@ -73,7 +83,7 @@ impl Prometheus {
                 data.path().join("tsdb").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        if let Some(retention) = setup.retention {
+        if let Some(retention) = retention {
             command.arg(format!("--storage.tsdb.retention.time={retention}"));
         }
         let child = command
