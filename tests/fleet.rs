@@ -319,10 +319,10 @@ struct ComposeProject {
 
 impl ComposeProject {
     /// The example plus an override that labels what it creates with the test's label.
-    fn new(test: &str, label_value: &str, env: Vec<(&'static str, String)>) -> ComposeProject {
+    fn new(test: &str, env: Vec<(&'static str, String)>) -> ComposeProject {
         let dir = tempfile::tempdir().unwrap();
         let override_file = dir.path().join("labels.yml");
-        let label = format!("{{{}: {label_value}}}", common::TEST_LABEL);
+        let label = format!("{{{}: {test}}}", common::TEST_LABEL);
         std::fs::write(
             &override_file,
             format!(
@@ -384,7 +384,6 @@ fn the_compose_example_runs_prometheus_scrapes_stevedore_and_is_federated() {
     let (stevedore_image, prometheus_image) = build_images(&containers, TEST);
     let port = free_port();
     let project = ComposeProject::new(
-        TEST,
         TEST,
         vec![
             ("STEVEDORE_IMAGE", stevedore_image),
