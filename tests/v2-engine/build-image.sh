@@ -43,14 +43,18 @@ SELF=$HERE/$(basename "$0")
 # ---------------------------------------------------------------------------
 if [ "${1:-}" = --customize ]; then
 	R=${2:?}
-	# Root on the first virtio disk; the host's directory for this run on a 9p share. No
-	# fsck pass: each run boots the same pristine image (qemu keeps its writes apart).
+	# The host's directory for this run on a 9p share. The root (/dev/vda, mounted read-write
+	# by the initramfs from the kernel's command line) is left out: no fsck, no remount, no
+	# wait for udev to announce the disk. Each run boots the same pristine image (qemu keeps
+	# its writes apart).
 	cat >"$R/etc/fstab" <<-'EOF'
-	/dev/vda / ext4 rw,noatime 0 0
 	host /mnt/host 9p trans=virtio,version=9p2000.L,msize=262144,nofail 0 0
 	EOF
 	mkdir -p "$R/mnt/host"
 	echo stevedore-vm >"$R/etc/hostname"
+	# A machine id makes every boot a later boot, not a first one (which would apply every
+	# unit preset again).
+	echo 5eedc0ffee5eedc0ffee5eedc0ffee00 >"$R/etc/machine-id"
 	printf '127.0.0.1 localhost\n127.0.1.1 stevedore-vm\n' >"$R/etc/hosts"
 	printf '9p\n9pnet_virtio\n' >"$R/etc/modules-load.d/stevedore-vm.conf"
 
@@ -60,6 +64,9 @@ if [ "${1:-}" = --customize ]; then
 	printf 'virtio_pci\nvirtio_blk\next4\n' >"$R/etc/initramfs-tools/modules"
 	chroot "$R" update-initramfs -u -k all >/dev/null
 
+	# containerd without its Kubernetes (CRI) plugin, as Docker's own packages ship it: the
+	# engine does not use it, and it is most of containerd's start-up.
+	printf 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n' >"$R/etc/containerd/config.toml"
 	# No default bridge and no firewall rules: the test's containers have no network, and
 	# setting up the bridge's rules takes the engine ten seconds at start under emulation.
 	mkdir -p "$R/etc/docker"
@@ -90,12 +97,15 @@ if [ "${1:-}" = --customize ]; then
 	EOF
 	chroot "$R" systemctl enable stevedore-test.service >/dev/null 2>&1
 	# Nothing that would compete for the emulated CPU or write to the console: timers for
-	# a long-lived machine, the login prompts, and modules for hardware the VM lacks (each
-	# modprobe takes seconds under emulation).
+	# a long-lived machine, the login prompts, modules for hardware the VM lacks (each
+	# modprobe takes seconds under emulation), and the caches a first boot after a package
+	# change rebuilds (the image is never upgraded in place).
 	for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
 		e2scrub_reap.service fstrim.timer serial-getty@ttyS0.service getty@tty1.service \
 		systemd-journal-flush.service modprobe@drm.service modprobe@efi_pstore.service \
-		modprobe@fuse.service modprobe@configfs.service; do
+		modprobe@fuse.service modprobe@configfs.service ldconfig.service \
+		systemd-hwdb-update.service systemd-journal-catalog-update.service \
+		systemd-update-done.service; do
 		ln -sf /dev/null "$R/etc/systemd/system/$unit"
 	done
 	# The journal in memory only: nothing of it is read after a run.
