@@ -149,7 +149,7 @@ state() {
 }
 save_scrape events.before
 EVENTS_SINCE=$(epoch)
-RESTARTS=$(run --name stevedore-restarts --restart on-failure:2 "$IMAGE" sh -c 'exit 3')
+RESTARTS=$(run --name stevedore-restarts --restart on-failure:1 "$IMAGE" sh -c 'exit 3')
 echo "$RESTARTS" >"$OUT/restarts.id"
 LIFE=$(docker create --network none --label "$LABEL" --name stevedore-life-a "$IMAGE" sleep 600)
 echo "$LIFE" >"$OUT/events.id"
@@ -170,10 +170,10 @@ docker rm -f "$LIFE" >/dev/null
 gone() { live docker_up >/dev/null && ! grep -q "$LIFE" /tmp/live.prom; }
 wait_until 30 "the removed container to go" gone && cp /tmp/live.prom "$OUT/events.8-rm.prom"
 restarted() {
-	[ "$(live docker_container_restart_count name=stevedore-restarts)" = 2 ] &&
+	[ "$(live docker_container_restart_count name=stevedore-restarts)" = 1 ] &&
 		[ "$(metric /tmp/live.prom docker_container_state name=stevedore-restarts state=exited)" = 1 ]
 }
-wait_until 90 "two restarts and the exit" restarted && cp /tmp/live.prom "$OUT/restarts.prom"
+wait_until 90 "the restart and the exit" restarted && cp /tmp/live.prom "$OUT/restarts.prom"
 api "/containers/$RESTARTS/json" >"$OUT/restarts.inspect.json"
 EVENTS_UNTIL=$(epoch)
 echo "$EVENTS_SINCE $EVENTS_UNTIL" >"$OUT/events.window"
@@ -236,7 +236,10 @@ api "/containers/$BURNER/json" >"$OUT/burner.inspect.json"
 docker rm -f "$BURNER" >/dev/null
 say "BURNER"
 
-# --- direct writes under a device write limit on the guest's disk -------------------------------
+# --- direct writes under a device write limit on the guest's disk, then an OOM kill -------------
+# One container for both (each start costs seconds under emulation): it writes, then waits
+# for the word to allocate until its memory limit's OOM killer strikes.
+#
 # Debian 13's docker CLI (26.1.5) sends --device-read-bps, --device-write-bps and the iops
 # flags to the engine as empty lists: the container would run unlimited, with no warning.
 # What the CLI does is kept as evidence; the container is made through the engine's API
@@ -245,98 +248,99 @@ docker create --network none --label "$LABEL" --device-write-bps /dev/vda:4mb \
 	--device-read-iops /dev/vda:300 "$IMAGE" true >"$OUT/cli-device.id"
 api "/containers/$(cat "$OUT/cli-device.id")/json" >"$OUT/cli-device.inspect.json"
 docker rm "$(cat "$OUT/cli-device.id")" >/dev/null
-mkdir -p /var/lib/stevedore-data
-cat >/var/lib/stevedore-data/write.sh <<'WRITE'
-a=$(cut -d" " -f1 /proc/uptime)
-dd if=/dev/zero of=/data/out bs=1M count=8 oflag=direct 2>/data/dd.err || exit 1
-echo "$a $(cut -d" " -f1 /proc/uptime)" >/data/done.tmp && mv /data/done.tmp /data/done
-exec sleep 600
-WRITE
-# docker run --network none -v /var/lib/stevedore-data:/data --device-write-bps /dev/vda:4mb
-#   --device-read-iops /dev/vda:300 --label ... IMAGE sh /data/write.sh
-curl -sS --unix-socket /run/docker.sock -H 'Content-Type: application/json' \
-	"http://docker/containers/create?name=stevedore-disk" -d '{
-	"Image": "'"$IMAGE"'", "Cmd": ["sh", "/data/write.sh"],
-	"Labels": {"stevedore.test": "v2-engine"},
-	"HostConfig": {
-		"NetworkMode": "none",
-		"Binds": ["/var/lib/stevedore-data:/data"],
-		"BlkioDeviceWriteBps": [{"Path": "/dev/vda", "Rate": 4194304}],
-		"BlkioDeviceReadIOps": [{"Path": "/dev/vda", "Rate": 300}]
-	}}' >"$OUT/disk.create.json" || err "creating stevedore-disk"
-DISK=$(sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p' "$OUT/disk.create.json")
-docker start "$DISK" >/dev/null || err "starting stevedore-disk"
-echo "$DISK" >"$OUT/disk.id"
-cgroup_of "$DISK" >"$OUT/disk.path"
-written() { [ -s /var/lib/stevedore-data/done ]; }
-wait_until 60 "8 MiB written" written
-cp /var/lib/stevedore-data/done "$OUT/disk.window"
-has_writes() { [ -n "$(live container_fs_writes_bytes_total name=stevedore-disk device=/dev/vda)" ]; }
-wait_until 20 "the writer's series" has_writes
-dump disk.before "/sys/fs/cgroup$(cat "$OUT/disk.path")"
-save_scrape disk
-dump disk.after "/sys/fs/cgroup$(cat "$OUT/disk.path")"
-api "/containers/$DISK/json" >"$OUT/disk.inspect.json"
-say "DISK"
-
-# --- an OOM kill, counted once by the kernel and by the engine -----------------------------------
-save_scrape oom.before
-OOM_SINCE=$(epoch)
+DATA=/var/lib/stevedore-data/writer
+mkdir -p $DATA
 # 32 MiB, not the 16 MiB of the tests on a host: this runc charges its own init (a copy of
 # its binary in memory) to the container, and a 16 MiB container is killed before it starts.
 # The allocation is a child, so the container lives on and its cgroup can be read; a signal
 # ends it (an exec would start runc in the full cgroup).
-OOM=$(run --name stevedore-oom --memory 32m --memory-swap 32m "$IMAGE" \
-	sh -c 'trap "exit 0" USR1; tail /dev/zero; while :; do sleep 0.1; done')
-echo "$OOM" >"$OUT/oom.id"
-OOM_CG=/sys/fs/cgroup$(cgroup_of "$OOM")
-cgroup_of "$OOM" >"$OUT/oom.path"
-killed() { at_least "$(awk '$1 == "oom_kill" { print $2 }' "$OOM_CG/memory.events")" 1; }
+cat >$DATA/run.sh <<'WRITER'
+trap "exit 0" USR1
+a=$(cut -d" " -f1 /proc/uptime)
+dd if=/dev/zero of=/data/out bs=1M count=8 oflag=direct 2>/data/dd.err || exit 1
+echo "$a $(cut -d" " -f1 /proc/uptime)" >/data/window.tmp && mv /data/window.tmp /data/window
+while [ ! -e /data/allocate ]; do sleep 0.2; done
+tail /dev/zero
+while :; do sleep 0.1; done
+WRITER
+# docker run --network none -v $DATA:/data --memory 32m --memory-swap 32m
+#   --device-write-bps /dev/vda:4mb --device-read-iops /dev/vda:300 --label ... IMAGE sh /data/run.sh
+curl -sS --unix-socket /run/docker.sock -H 'Content-Type: application/json' \
+	"http://docker/containers/create?name=stevedore-writer" -d '{
+	"Image": "'"$IMAGE"'", "Cmd": ["sh", "/data/run.sh"],
+	"Labels": {"stevedore.test": "v2-engine"},
+	"HostConfig": {
+		"NetworkMode": "none",
+		"Binds": ["'"$DATA"':/data"],
+		"Memory": 33554432, "MemorySwap": 33554432,
+		"BlkioDeviceWriteBps": [{"Path": "/dev/vda", "Rate": 4194304}],
+		"BlkioDeviceReadIOps": [{"Path": "/dev/vda", "Rate": 300}]
+	}}' >"$OUT/writer.create.json" || err "creating stevedore-writer"
+WRITER=$(sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p' "$OUT/writer.create.json")
+docker start "$WRITER" >/dev/null || err "starting stevedore-writer"
+echo "$WRITER" >"$OUT/writer.id"
+WRITER_CG=/sys/fs/cgroup$(cgroup_of "$WRITER")
+cgroup_of "$WRITER" >"$OUT/writer.path"
+written() { [ -s $DATA/window ]; }
+wait_until 60 "8 MiB written" written
+cp $DATA/window "$OUT/disk.window"
+has_writes() { [ -n "$(live container_fs_writes_bytes_total name=stevedore-writer device=/dev/vda)" ]; }
+wait_until 20 "the writer's series" has_writes
+dump disk.before "$WRITER_CG"
+save_scrape disk
+dump disk.after "$WRITER_CG"
+api "/containers/$WRITER/json" >"$OUT/writer.inspect.json"
+say "DISK"
+
+save_scrape oom.before
+OOM_SINCE=$(epoch)
+touch $DATA/allocate
+killed() { at_least "$(awk '$1 == "oom_kill" { print $2 }' "$WRITER_CG/memory.events")" 1; }
 wait_until 60 "the kernel's OOM kill" killed
 before=$(metric "$OUT/oom.before.prom" docker_events_total type=container action=oom)
 counted() {
-	at_least "$(live container_oom_events_total name=stevedore-oom)" 1 &&
+	at_least "$(live container_oom_events_total name=stevedore-writer)" 1 &&
 		at_least "$(metric /tmp/live.prom docker_events_total type=container action=oom)" $((${before:-0} + 1))
 }
 wait_until 30 "the OOM kill in the exporter (kernel and engine)" counted && cp /tmp/live.prom "$OUT/oom.running.prom"
-dump oom "$OOM_CG"
-docker kill --signal USR1 "$OOM" >/dev/null || err "docker kill --signal USR1"
-oom_exited() { [ "$(live docker_container_state name=stevedore-oom state=exited)" = 1 ]; }
+dump oom "$WRITER_CG"
+docker kill --signal USR1 "$WRITER" >/dev/null || err "docker kill --signal USR1"
+oom_exited() { [ "$(live docker_container_state name=stevedore-writer state=exited)" = 1 ]; }
 wait_until 30 "the OOM victim to exit" oom_exited && cp /tmp/live.prom "$OUT/oom.exited.prom"
-api "/containers/$OOM/json" >"$OUT/oom.inspect.json"
+api "/containers/$WRITER/json" >"$OUT/oom.inspect.json"
 api "/events?since=$OOM_SINCE&until=$(epoch)" >"$OUT/oom.events.json"
 say "OOM"
 
 # --- a failing health check followed over time ---------------------------------------------------
-# The passing check needs to pass once; the failing one is followed probe by probe. Each probe
-# is an exec, seconds of emulated CPU: they run only for this step.
-run --name stevedore-healthy --health-cmd true --health-interval 2s --health-retries 1 \
-	--health-start-period 0s "$IMAGE" sleep 600 >"$OUT/health.stevedore-healthy.id"
-run --name stevedore-unhealthy --health-cmd false --health-interval 1s --health-retries 1 \
-	--health-start-period 0s "$IMAGE" sleep 600 >"$OUT/health.stevedore-unhealthy.id"
-statuses() {
-	[ "$(live docker_container_health_status name=stevedore-healthy status=healthy)" = 1 ] &&
-		[ "$(metric /tmp/live.prom docker_container_health_status name=stevedore-unhealthy status=unhealthy)" = 1 ]
-}
-wait_until 60 "both health states" statuses && cp /tmp/live.prom "$OUT/health.first.prom"
-docker rm -f stevedore-healthy >/dev/null
+# One container whose check passes until a file appears on its bind mount: healthy first, then
+# failing probe after probe. Each probe is an exec, seconds of emulated CPU: it runs only for
+# this step.
+mkdir -p /var/lib/stevedore-data/health
+run --name stevedore-health -v /var/lib/stevedore-data/health:/h --health-cmd 'test ! -e /h/fail' \
+	--health-interval 1s --health-retries 1 --health-start-period 0s "$IMAGE" sleep 600 \
+	>"$OUT/health.id"
+healthy() { [ "$(live docker_container_health_status name=stevedore-health status=healthy)" = 1 ]; }
+wait_until 60 "the passing check" healthy && cp /tmp/live.prom "$OUT/health.first.prom"
+touch /var/lib/stevedore-data/health/fail
+unhealthy() { [ "$(live docker_container_health_status name=stevedore-health status=unhealthy)" = 1 ]; }
+wait_until 60 "the failing check" unhealthy && cp /tmp/live.prom "$OUT/health.unhealthy.prom"
 # The streak grows with every probe while the status stays unhealthy, so no status event
 # says so: each engine reading is caught up with, and the pairs are kept ("engine ours").
-streak() { api /containers/stevedore-unhealthy/json | sed -n 's/.*"FailingStreak":\([0-9]*\).*/\1/p'; }
+streak() { api /containers/stevedore-health/json | sed -n 's/.*"FailingStreak":\([0-9]*\).*/\1/p'; }
 first=$(streak)
 echo "$first start" >"$OUT/health.streak"
 ours=0
 deadline=$(awk -v n="$(now)" 'BEGIN { print n + 120 }')
 while ! at_least "$ours" $((first + 3)) && awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n < d) }'; do
 	engine=$(streak)
-	caught() { at_least "$(live docker_container_health_failing_streak name=stevedore-unhealthy)" "$engine"; }
+	caught() { at_least "$(live docker_container_health_failing_streak name=stevedore-health)" "$engine"; }
 	wait_until 10 "our streak to reach the engine's $engine" caught || break
-	ours=$(metric /tmp/live.prom docker_container_health_failing_streak name=stevedore-unhealthy)
+	ours=$(metric /tmp/live.prom docker_container_health_failing_streak name=stevedore-health)
 	echo "$engine $ours" >>"$OUT/health.streak"
 done
 echo "$(streak) end" >>"$OUT/health.streak"
-api /containers/stevedore-unhealthy/json >"$OUT/health.inspect.json"
-docker rm -f stevedore-unhealthy >/dev/null
+api /containers/stevedore-health/json >"$OUT/health.inspect.json"
+docker rm -f stevedore-health >/dev/null
 say "HEALTH"
 
 # --- a policy enforced: engine update plus io.max, drift 0 after ---------------------------------
@@ -423,6 +427,7 @@ save_scrape final
 dump root.after /sys/fs/cgroup
 kill "$EXPORTER_PID" "$ENFORCER_PID" 2>/dev/null
 # Where the boot's time went, for the README's numbers and a slow run's reader.
+journalctl -b -o short-monotonic --no-pager -u containerd -u docker >"$OUT/engine-journal" 2>&1
 {
 	systemd-analyze critical-chain stevedore-test.service
 	systemd-analyze blame | head -n 15
