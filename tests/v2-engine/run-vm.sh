@@ -14,7 +14,8 @@
 #   --image DIR    the image directory build-image.sh printed
 #   --share DIR    the directory the guest sees at /mnt/host (guest.sh and what it needs)
 #   --out FILE     the serial console log, ANSI escapes and CRs removed
-#   --timeout SECS hard limit for the VM (default 300, also $V2_ENGINE_VM_TIMEOUT)
+#   --timeout SECS hard limit for the VM (default 420, also $V2_ENGINE_VM_TIMEOUT): a run
+#                  alone takes under 3 minutes; beside the rest of the suite, longer
 #
 # Exit status: 0 the VM powered off by itself; 124 it hit the timeout; anything else a setup
 # or qemu failure. Whether the test inside went well is for the caller to read in the share.
@@ -27,7 +28,7 @@ usage() { sed -n '/^# Usage:/,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//
 IMAGE=
 SHARE=
 OUT=
-TIMEOUT=${V2_ENGINE_VM_TIMEOUT:-300}
+TIMEOUT=${V2_ENGINE_VM_TIMEOUT:-420}
 # One vCPU: with two, multi-threaded emulation now and then lets one vCPU run code the
 # other is live-patching (the kernel's int3-based text_poke), and the guest kernel dies of
 # an "Oops: int3" during boot. Memory for the engine, a few containers and the 32 MiB ones.
