@@ -531,7 +531,7 @@ fn an_oom_kill_counted_once_by_the_kernel_and_by_the_engine(evidence: &Evidence)
     );
     assert_eq!(
         running.expect("container_spec_memory_limit_bytes", &[("id", &path)]),
-        32.0 * MIB
+        16.0 * MIB
     );
     let oom_events = |scrape: &Scrape| {
         scrape

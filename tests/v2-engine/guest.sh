@@ -250,10 +250,10 @@ api "/containers/$(cat "$OUT/cli-device.id")/json" >"$OUT/cli-device.inspect.jso
 docker rm "$(cat "$OUT/cli-device.id")" >/dev/null
 DATA=/var/lib/stevedore-data/writer
 mkdir -p $DATA
-# 32 MiB, not the 16 MiB of the tests on a host: this runc charges its own init (a copy of
-# its binary in memory) to the container, and a 16 MiB container is killed before it starts.
-# The allocation is a child, so the container lives on and its cgroup can be read; a signal
-# ends it (an exec would start runc in the full cgroup).
+# 16 MiB. The allocation waits for the word, so it never races the container's start (the
+# OOM killer would then choose among runc's processes too). It is a child, so the container
+# lives on and its cgroup can be read; a signal ends it (an exec would start runc in the full
+# cgroup).
 cat >$DATA/run.sh <<'WRITER'
 trap "exit 0" USR1
 a=$(cut -d" " -f1 /proc/uptime)
@@ -263,7 +263,7 @@ while [ ! -e /data/allocate ]; do sleep 0.2; done
 tail /dev/zero
 while :; do sleep 0.1; done
 WRITER
-# docker run --network none -v $DATA:/data --memory 32m --memory-swap 32m
+# docker run --network none -v $DATA:/data --memory 16m --memory-swap 16m
 #   --device-write-bps /dev/vda:4mb --device-read-iops /dev/vda:300 --label ... IMAGE sh /data/run.sh
 curl -sS --unix-socket /run/docker.sock -H 'Content-Type: application/json' \
 	"http://docker/containers/create?name=stevedore-writer" -d '{
@@ -272,7 +272,7 @@ curl -sS --unix-socket /run/docker.sock -H 'Content-Type: application/json' \
 	"HostConfig": {
 		"NetworkMode": "none",
 		"Binds": ["'"$DATA"':/data"],
-		"Memory": 33554432, "MemorySwap": 33554432,
+		"Memory": 16777216, "MemorySwap": 16777216,
 		"BlkioDeviceWriteBps": [{"Path": "/dev/vda", "Rate": 4194304}],
 		"BlkioDeviceReadIOps": [{"Path": "/dev/vda", "Rate": 300}]
 	}}' >"$OUT/writer.create.json" || err "creating stevedore-writer"

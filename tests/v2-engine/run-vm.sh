@@ -65,9 +65,8 @@ trap 'exit 130' INT TERM HUP
 
 # -nodefaults: no NIC (the guest needs no network), no VGA. Serial to a file: nothing reads
 # the caller's terminal. snapshot=on: the run's writes go to a temporary file, never to the
-# cached image. panic=-1 + -no-reboot: a kernel panic ends qemu instead of looping. AppArmor
-# is off because the image has no apparmor_parser, which the engine then refuses to run
-# without. In the background so that a signal to this script is acted on at once.
+# cached image. panic=-1 + -no-reboot: a kernel panic ends qemu instead of looping. In the
+# background so that a signal to this script is acted on at once.
 log "booting $(basename "$IMAGE") (timeout ${TIMEOUT}s)"
 start=$(date +%s)
 set +e
@@ -75,7 +74,7 @@ timeout -k 10 "$TIMEOUT" "$QEMU" \
 	-nodefaults -no-user-config -accel tcg -machine pc -cpu max \
 	-m "$MEMORY" -smp "$SMP" \
 	-kernel "$KERNEL" -initrd "$IMAGE/initrd.img" \
-	-append "root=/dev/vda rw console=ttyS0 apparmor=0 quiet loglevel=3 panic=-1 systemd.show_status=error" \
+	-append "root=/dev/vda rw console=ttyS0 quiet loglevel=3 panic=-1 systemd.show_status=error" \
 	-drive "file=$IMAGE/disk.img,format=raw,if=virtio,snapshot=on" \
 	-virtfs "local,path=$SHARE,mount_tag=host,security_model=none,id=host" \
 	-display none -monitor none -serial "file:$WORK/serial.raw" \
