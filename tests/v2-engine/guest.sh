@@ -72,8 +72,8 @@ live() {
 # A number at least another (both may be decimals).
 at_least() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
-# No network for the test containers: nothing here needs one, and a veth, a bridge port and
-# firewall rules per start cost seconds under emulation.
+# No network for the test containers: nothing here needs one, and the engine in this VM has
+# no bridge (a veth, a bridge port and firewall rules per start cost seconds under emulation).
 run() { docker run -d --network none --label "$LABEL" "$@"; }
 pid_of() { docker inspect -f '{{.State.Pid}}' "$1"; }
 # The container's cgroup as the kernel has it (the main process's /proc/<pid>/cgroup).
