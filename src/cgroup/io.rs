@@ -389,12 +389,14 @@ mod tests {
         assert!(v2_io_stat("sda rbytes=1\n").is_err());
     }
 
-    /// The root's io.stat in the engine VM (Debian 13, Linux 6.12) had a line for a disk the
-    /// kernel could not name; it made the whole blkio collector fail for the root.
+    /// The root's io.stat in the engine VM (Debian 13, Linux 6.12) had eight lines for disks
+    /// the kernel could not name, `(unknown) ` without a key; they made the whole blkio
+    /// collector fail for the root.
     #[test]
     fn v2_io_files_skip_a_disk_the_kernel_cannot_name() {
         let devices = v2_io_stat(
-            "254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n\
+            "(unknown) \n(unknown) \n\
+             254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n\
              (unknown) rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
         )
         .unwrap();
