@@ -139,6 +139,9 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, F
 fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError> {
     let mut devices = BTreeMap::new();
     for line in parse::nested_keyed(text)? {
+        if line.head == parse::UNKNOWN_DEVICE {
+            continue;
+        }
         let read_bytes = line.get_u64("rbytes")?;
         let write_bytes = line.get_u64("wbytes")?;
         let bytes_by_operation = [("Read", read_bytes), ("Write", write_bytes)]
@@ -162,6 +165,9 @@ fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError
 fn v2_io_max(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceLimits>, ParseError> {
     let mut devices = BTreeMap::new();
     for line in parse::nested_keyed(text)? {
+        if line.head == parse::UNKNOWN_DEVICE {
+            continue;
+        }
         devices.insert(DeviceNumber::parse(line.head)?, v2_device_limits(&line)?);
     }
     Ok(devices)
@@ -381,6 +387,37 @@ mod tests {
         assert_eq!(io.read_bytes, Some(1024));
         assert_eq!(io.writes, Some(2));
         assert!(v2_io_stat("sda rbytes=1\n").is_err());
+    }
+
+    /// The root's io.stat in the engine VM (Debian 13, Linux 6.12) had eight lines for disks
+    /// the kernel could not name, `(unknown) ` without a key; they made the whole blkio
+    /// collector fail for the root.
+    #[test]
+    fn v2_io_files_skip_a_disk_the_kernel_cannot_name() {
+        let devices = v2_io_stat(
+            "(unknown) \n(unknown) \n\
+             254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n\
+             (unknown) rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+        )
+        .unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(
+            devices[&DeviceNumber {
+                major: 254,
+                minor: 0
+            }]
+                .write_bytes,
+            Some(2048)
+        );
+        let limits = v2_io_max("(unknown) rbps=max wbps=1 riops=max wiops=max\n").unwrap();
+        assert!(limits.is_empty());
+        let v1 = parse::v1_blkio_stat("(unknown) Read 4096\n8:0 Read 512\nTotal 4608\n").unwrap();
+        assert_eq!(v1, vec![(DeviceNumber { major: 8, minor: 0 }, "Read", 512)]);
+        assert!(
+            parse::v1_device_values("(unknown) 1048576\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

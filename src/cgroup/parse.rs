@@ -35,6 +35,12 @@ impl DeviceNumber {
     }
 }
 
+/// What the kernel prints in place of `major:minor` in the blkio and io files for a disk
+/// whose backing device is not registered (`bdi_dev_name()`'s fallback), seen in the root
+/// cgroup's `io.stat` on a systemd host running Docker. No container can be given such a
+/// device, so the readers skip its lines rather than fail the whole file.
+pub const UNKNOWN_DEVICE: &str = "(unknown)";
+
 impl fmt::Display for DeviceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.major, self.minor)
@@ -180,6 +186,7 @@ pub fn v1_blkio_stat(text: &str) -> Result<Vec<(DeviceNumber, &str, u64)>, Parse
             ["Total", value] => {
                 parse_u64(value)?;
             }
+            [UNKNOWN_DEVICE, _, _] => {}
             [device, operation, value] => {
                 entries.push((DeviceNumber::parse(device)?, *operation, parse_u64(value)?));
             }
@@ -202,6 +209,9 @@ pub fn v1_device_values(text: &str) -> Result<Vec<(DeviceNumber, u64)>, ParseErr
         let [device, value] = words.as_slice() else {
             return Err(bad(format!("line {line:?} is not \"major:minor value\"")));
         };
+        if *device == UNKNOWN_DEVICE {
+            continue;
+        }
         entries.push((DeviceNumber::parse(device)?, parse_u64(value)?));
     }
     Ok(entries)
