@@ -155,8 +155,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC{0,12}") {
-            let _ = parse(&text);
+        fn only_numbers_with_units_are_read(text in "\\PC{0,12}") {
+            // Every part starts with a digit and nothing but digits and unit letters are
+            // read; a refusal says what a duration looks like.
+            match parse(&text) {
+                Ok(_) => assert!(
+                    text.starts_with(|c: char| c.is_ascii_digit())
+                        && text.chars().all(|c| c.is_ascii_digit() || "ywdhms".contains(c)),
+                    "{:?} was read", text
+                ),
+                Err(why) => assert!(why.contains("is not a duration"), "{}", why),
+            }
         }
 
         #[test]

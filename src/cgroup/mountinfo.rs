@@ -167,8 +167,8 @@ mod tests {
                 options.join(","),
             ]);
             let mounts = parse(&fields.join(" ")).unwrap();
-            prop_assert_eq!(mounts.len(), 1, "one line, one mount");
-            prop_assert_eq!(
+            assert_eq!(mounts.len(), 1, "one line, one mount");
+            assert_eq!(
                 mounts,
                 vec![Mount { root, mount_point, fs_type, source, super_options: options }]
             );

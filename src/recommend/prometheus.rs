@@ -354,16 +354,42 @@ mod tests {
         );
     }
 
+    /// `%XX` back into bytes (the test's own reading of what `query_string` wrote).
+    fn percent_decoded(text: &str) -> Vec<u8> {
+        let bytes = text.as_bytes();
+        let mut decoded = Vec::new();
+        let mut index = 0;
+        while index < bytes.len() {
+            if bytes[index] == b'%' {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap();
+                decoded.push(u8::from_str_radix(hex, 16).unwrap());
+                index += 3;
+            } else {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+        decoded
+    }
+
     proptest! {
         #[test]
-        fn url_parsing_never_panics(text in "\\PC{0,40}") {
-            let _ = parse_url(&text);
+        fn an_accepted_url_is_http_with_a_host_and_a_refusal_says_how(text in "\\PC{0,40}") {
+            match parse_url(&text) {
+                Ok(url) => {
+                    assert!(text.trim().starts_with("http://") || !text.contains("://"));
+                    assert!(!url.host.is_empty() && url.port > 0);
+                }
+                Err(why) => assert!(why.contains("write e.g. http://localhost:9090"), "{}", why),
+            }
         }
 
         #[test]
-        fn query_strings_hold_only_url_characters(value in "\\PC{0,40}") {
+        fn query_strings_hold_only_url_characters_and_decode_back(value in "\\PC{0,40}") {
             let encoded = query_string(&[("query", &value)]);
-            prop_assert!(encoded.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._~%=".contains(&byte)));
+            assert!(encoded.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._~%=".contains(&byte)));
+            let value_part = encoded.strip_prefix("query=").expect("the key first");
+            assert_eq!(percent_decoded(value_part), value.as_bytes());
         }
     }
 

@@ -216,14 +216,33 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics(text in "\\PC{0,40}") {
-            let _ = parse(&[&text]);
+        fn a_refusal_names_the_flag_and_an_acceptance_is_matchers(text in "\\PC{0,40}") {
+            match parse(&[&text]) {
+                Err(why) => assert!(why.starts_with("--match="), "{}", why),
+                // No matchers at all (blank text, commas, braces) is accepted as none.
+                Ok(inner) if inner.is_empty() => assert!(
+                    text.chars().all(|c| c.is_whitespace() || ",{}".contains(c)),
+                    "{:?}",
+                    text
+                ),
+                Ok(inner) => {
+                    for matcher in split_outside_quotes(&inner).unwrap() {
+                        assert!(
+                            ["=", "!=", "=~", "!~"].iter().any(|op| matcher.contains(op)),
+                            "{}",
+                            matcher
+                        );
+                    }
+                }
+            }
         }
 
         #[test]
         fn any_value_survives_quoting(value in "\\PC{0,30}") {
-            let matcher = format!("label={}", string(&value));
-            prop_assert_eq!(parse(&[&matcher]).unwrap(), matcher);
+            let quoted = string(&value);
+            assert_eq!(unquote(&quoted), Some(value.clone()));
+            let matcher = format!("label={quoted}");
+            assert_eq!(parse(&[&matcher]).unwrap(), matcher);
         }
     }
 }
