@@ -252,13 +252,10 @@ fn report_mode_changes_nothing_and_shows_drift() {
     );
     // Once the policy task has gone through the running containers and declined, nothing
     // is left to change them.
-    wait_for("the policy task's pass", Duration::from_secs(10), || {
-        exporter
-            .log()
-            .iter()
-            .any(|line| line.contains("report mode: drift reported, nothing applied"))
-            .then_some(())
-    });
+    exporter.wait_for_log(
+        "the policy task's pass",
+        &["report mode: drift reported, nothing applied"],
+    );
     assert_eq!(
         inspect(&id, "{{.HostConfig.Memory}}"),
         (64 * MIB).to_string()
@@ -439,18 +436,9 @@ fn containers_no_rule_selects_are_untouched() {
         },
     );
     for name in ["stevedore-pol-other", "stevedore-pol-selected-kept"] {
-        wait_for(
+        exporter.wait_for_log(
             &format!("{name} to be left alone"),
-            Duration::from_secs(10),
-            || {
-                exporter
-                    .log()
-                    .iter()
-                    .any(|line| {
-                        line.contains("no rule selects the container") && line.contains(name)
-                    })
-                    .then_some(())
-            },
+            &["no rule selects the container", name],
         );
     }
     for id in [&other, &excluded] {
@@ -748,19 +736,12 @@ fn policy_plan_prints_current_and_wanted_limits_and_applies_nothing() {
             .then_some(())
         },
     );
-    wait_for(
+    exporter.wait_for_log(
         "the tight container to be found in place",
-        Duration::from_secs(10),
-        || {
-            exporter
-                .log()
-                .iter()
-                .any(|line| {
-                    line.contains("limits already as the policy wants")
-                        && line.contains("stevedore-pol-plan-tight")
-                })
-                .then_some(())
-        },
+        &[
+            "limits already as the policy wants",
+            "stevedore-pol-plan-tight",
+        ],
     );
     assert_eq!(
         inspect(&tight, "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}"),

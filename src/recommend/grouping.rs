@@ -103,30 +103,14 @@ fn unique_name(name: &str, used: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recommend::history::{ContainerKey, CurrentLimits};
 
     fn container(name: &str, image: &str, compose: Option<(&str, &str)>) -> ContainerHistory {
         ContainerHistory {
-            key: ContainerKey {
-                job: "stevedore".to_owned(),
-                instance: "host:9417".to_owned(),
-                id: format!("/docker/{name}"),
-            },
-            name: name.to_owned(),
-            image: image.to_owned(),
             compose: compose.map(|(project, service)| ComposeService {
                 project: project.to_owned(),
                 service: service.to_owned(),
             }),
-            working_set: Vec::new(),
-            cpu_rate: Vec::new(),
-            tasks: Vec::new(),
-            oom_kills: Vec::new(),
-            cfs_periods: Vec::new(),
-            cfs_throttled_periods: Vec::new(),
-            samples: 0,
-            limits: CurrentLimits::default(),
-            host_cpus: None,
+            ..ContainerHistory::without_history(name, image)
         }
     }
 

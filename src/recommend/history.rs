@@ -412,6 +412,33 @@ pub fn join(range: RangeAnswers, instant: InstantAnswers) -> Vec<ContainerHistor
     histories
 }
 
+/// A container with no history yet, for the tests of the modules that read histories:
+/// each sets what its case needs.
+#[cfg(test)]
+impl ContainerHistory {
+    pub fn without_history(name: &str, image: &str) -> ContainerHistory {
+        ContainerHistory {
+            key: ContainerKey {
+                job: "stevedore".to_owned(),
+                instance: "host:9417".to_owned(),
+                id: format!("/docker/{name}"),
+            },
+            name: name.to_owned(),
+            image: image.to_owned(),
+            compose: None,
+            working_set: Vec::new(),
+            cpu_rate: Vec::new(),
+            tasks: Vec::new(),
+            oom_kills: Vec::new(),
+            cfs_periods: Vec::new(),
+            cfs_throttled_periods: Vec::new(),
+            samples: 0,
+            limits: CurrentLimits::default(),
+            host_cpus: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

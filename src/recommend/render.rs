@@ -433,9 +433,7 @@ mod tests {
     use crate::policy::document;
     use crate::recommend::api::Point;
     use crate::recommend::grouping::{GroupBy, group};
-    use crate::recommend::history::{
-        ComposeService, ContainerHistory, ContainerKey, CurrentLimits, Window,
-    };
+    use crate::recommend::history::{ComposeService, ContainerHistory, CurrentLimits, Window};
     use crate::recommend::selector::Matchers;
     use crate::recommend::sizing::{Settings, size};
     use crate::recommend::{Entry, Format};
@@ -452,13 +450,6 @@ mod tests {
                 .collect()
         };
         ContainerHistory {
-            key: ContainerKey {
-                job: "stevedore".to_owned(),
-                instance: "host:9417".to_owned(),
-                id: format!("/docker/{name}"),
-            },
-            name: name.to_owned(),
-            image: image.to_owned(),
             compose: service.map(|service| ComposeService {
                 project: "shop".to_owned(),
                 service: service.to_owned(),
@@ -467,14 +458,13 @@ mod tests {
             cpu_rate: series(0.7),
             tasks: series(12.0),
             oom_kills: series(0.0),
-            cfs_periods: Vec::new(),
-            cfs_throttled_periods: Vec::new(),
             samples: points as u64 * 4,
             limits: CurrentLimits {
                 memory: Current::Set(1024.0 * 1048576.0),
                 ..CurrentLimits::default()
             },
             host_cpus: Some(2.0),
+            ..ContainerHistory::without_history(name, image)
         }
     }
 

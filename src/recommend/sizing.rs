@@ -344,7 +344,7 @@ mod tests {
     use super::*;
     use crate::recommend::api::Point;
     use crate::recommend::grouping::{Group, GroupKey};
-    use crate::recommend::history::{ContainerKey, CurrentLimits};
+    use crate::recommend::history::CurrentLimits;
 
     const MIB_F: f64 = MIB as f64;
 
@@ -381,20 +381,10 @@ mod tests {
 
     fn container(name: &str, working_set: f64, cpu: f64) -> ContainerHistory {
         ContainerHistory {
-            key: ContainerKey {
-                job: "stevedore".to_owned(),
-                instance: "host:9417".to_owned(),
-                id: format!("/docker/{name}"),
-            },
-            name: name.to_owned(),
-            image: "app:1".to_owned(),
-            compose: None,
             working_set: series(1.0, (0..100).map(|_| working_set)),
             cpu_rate: series(1.0, (0..100).map(|_| cpu)),
             tasks: series(1.0, (0..100).map(|_| 3.0)),
             oom_kills: series(1.0, (0..100).map(|_| 0.0)),
-            cfs_periods: Vec::new(),
-            cfs_throttled_periods: Vec::new(),
             samples: 100,
             limits: CurrentLimits {
                 memory: Current::Set(256.0 * MIB_F),
@@ -403,6 +393,7 @@ mod tests {
                 pids: Current::Unlimited,
             },
             host_cpus: Some(8.0),
+            ..ContainerHistory::without_history(name, "app:1")
         }
     }
 

@@ -352,6 +352,16 @@ impl Exporter {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) for a log line holding every one of `words`.
+    pub fn wait_for_log(&self, what: &str, words: &[&str]) {
+        wait_for(what, Duration::from_secs(10), || {
+            self.log()
+                .iter()
+                .any(|line| words.iter().all(|word| line.contains(word)))
+                .then_some(())
+        });
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

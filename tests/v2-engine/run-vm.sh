@@ -86,11 +86,8 @@ QPID=
 set -e
 end=$(date +%s)
 
-esc=$(printf '\033')
-cr=$(printf '\r')
 mkdir -p "$(dirname "$OUT")"
-sed -e "s/${esc}\[[0-9;?]*[A-Za-z]//g" -e "s/${esc}[c()][0-9A-B]\{0,1\}//g" -e "s/${esc}//g" -e "s/${cr}//g" \
-	"$WORK/serial.raw" >"$OUT" 2>/dev/null || : >"$OUT"
+"$(dirname "$0")/../v2-kernel/clean-serial.sh" "$WORK/serial.raw" "$OUT"
 
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 	log "the VM was still running after ${TIMEOUT}s; serial log in $OUT"

@@ -283,13 +283,7 @@ QPID=
 set -e
 end=$(date +%s)
 
-# Firmware may clear the screen and toggle line wrap with escape sequences
-# (SeaBIOS does when it has a console), and the serial console ends lines
-# with CRLF: strip both so the log parses as plain lines.
-esc=$(printf '\033')
-cr=$(printf '\r')
-sed -e "s/${esc}\[[0-9;?]*[A-Za-z]//g" -e "s/${esc}[c()][0-9A-B]\{0,1\}//g" -e "s/${esc}//g" -e "s/${cr}//g" \
-	"$WORK/serial.raw" >"$OUT" 2>/dev/null || : >"$OUT"
+"$HERE/clean-serial.sh" "$WORK/serial.raw" "$OUT"
 
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 	log "qemu timed out after ${TIMEOUT}s; log in $OUT"
