@@ -3,8 +3,8 @@
 //!
 //! Creates N real cgroups (N = 100, 1,000, 10,000; `STEVEDORE_BENCH_SIZES=100,1000` to
 //! choose) under a parent of its own in every mounted controller tree, puts a sleeping
-//! process in one of every hundred, runs the real exporter over them with `--cgroup.raw`,
-//! records with `strace` the files one scrape opens, and prints per N:
+//! process in one of every hundred, records with `strace` the files one scrape of an
+//! exporter opens, then measures another exporter, never traced, and prints per N:
 //! - the floor: those files opened, read and closed by one thread of this process;
 //! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and wall per
 //!   scrape (median, as Prometheus sees it, HTTP and encoding included), and the ratios;
@@ -13,8 +13,8 @@
 //! Needs root (it writes cgroupfs). Run with `cargo bench --bench scrape`; extra exporter
 //! flags in `STEVEDORE_BENCH_ARGS` (space-separated), another exporter binary in
 //! `STEVEDORE_BINARY`. Without `strace` (the cgroup v2 VM: `tests/v2-kernel/bench.sh`) the
-//! files are taken from the exporter's own trace log, which names the cgroup files it
-//! reads, and system calls are not counted.
+//! files are taken from the first exporter's trace log, which names the files it reads,
+//! and system calls are not counted.
 
 use std::fs;
 use std::io::Read;
@@ -140,6 +140,8 @@ impl Exporter {
             .arg(format!("--cgroup.raw=/{parent}/*"))
             .arg("--docker.host=unix:///nonexistent/docker.sock")
             .arg("--log.level=error")
+            // A scrape of 10,000 cgroups under strace takes longer than the default 10 s.
+            .arg("--web.request-timeout=10m")
             .args(args.split_whitespace())
             .args(extra)
             .stderr(stderr)
@@ -215,7 +217,7 @@ fn strace_works() -> bool {
             .is_ok_and(|status| status.success())
 }
 
-/// The cgroup files of one scrape, from the trace log of an exporter of their own.
+/// The files of one scrape, from the trace log of an exporter of their own.
 fn files_from_trace_log(parent: &str) -> Trace {
     let log = tempfile::NamedTempFile::new().unwrap();
     let exporter = Exporter::start(
@@ -235,7 +237,7 @@ fn files_from_trace_log(parent: &str) -> Trace {
     };
     for line in text[before..]
         .lines()
-        .filter(|line| line.contains("cgroup file"))
+        .filter(|line| line.contains("file read"))
     {
         let file = line
             .split_whitespace()
@@ -378,12 +380,19 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn measure(count: usize) {
     let cgroups = Cgroups::create(count);
-    let trace = (!strace_works()).then(|| files_from_trace_log(&cgroups.parent));
+    // The files are recorded from an exporter of their own, so that the one measured has
+    // never been slowed by tracing (its peak memory included).
+    let trace = if strace_works() {
+        let traced = Exporter::start(&cgroups.parent, &[], Stdio::null());
+        traced.scrape();
+        trace_one_scrape(&traced)
+    } else {
+        files_from_trace_log(&cgroups.parent)
+    };
     let exporter = Exporter::start(&cgroups.parent, &[], Stdio::null());
     for _ in 0..3 {
         exporter.scrape();
     }
-    let trace = trace.unwrap_or_else(|| trace_one_scrape(&exporter));
     let (floor_cpu, floor_wall) = floor(&trace.files);
 
     // Enough scrapes for about two seconds of CPU: the process' CPU time is counted in

@@ -15,16 +15,14 @@ impl DeviceNames {
     /// Reads `<procfs>/partitions`; without it every device is named by its number.
     pub fn read(procfs: &Path) -> DeviceNames {
         let path = procfs.join("partitions");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match DeviceNames::from_partitions(&text) {
-                Ok(names) => names,
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "cannot parse partitions; devices are named by number");
-                    DeviceNames::default()
-                }
-            },
+        match crate::file::read_parsed(&path, DeviceNames::from_partitions) {
+            Ok(Some(names)) => names,
+            Ok(None) => {
+                tracing::debug!(path = %path.display(), "no partitions file; devices are named by number");
+                DeviceNames::default()
+            }
             Err(error) => {
-                tracing::debug!(path = %path.display(), %error, "no partitions file; devices are named by number");
+                tracing::warn!(%error, "cannot read partitions; devices are named by number");
                 DeviceNames::default()
             }
         }

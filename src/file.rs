@@ -74,10 +74,12 @@ pub fn read_with<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<Result<T, Absent>, FileError> {
-    match File::open(path) {
+    let result = match File::open(path) {
         Ok(file) => read_open(file, &|| path.to_owned(), parse),
         Err(error) => absent(path, error).map(Err),
-    }
+    };
+    trace_read(&|| path.to_owned(), &result);
+    result
 }
 
 /// Like `read_with`, for file `name` of an open directory: the kernel then looks up one
@@ -88,9 +90,20 @@ pub fn read_in_dir<T>(
     path: &dyn Fn() -> PathBuf,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<Result<T, Absent>, FileError> {
-    match open_in(dir, name) {
+    let result = match open_in(dir, name) {
         Ok(file) => read_open(file, path, parse),
         Err(error) => absent(&path(), error).map(Err),
+    };
+    trace_read(path, &result);
+    result
+}
+
+/// Every file a scrape tries, with whether it was there (`--log.level=trace`): the
+/// benchmark's floor reads the same files where it cannot trace system calls.
+fn trace_read<T>(path: &dyn Fn() -> PathBuf, result: &Result<Result<T, Absent>, FileError>) {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let found = matches!(result, Ok(Ok(_)));
+        tracing::trace!(file = %path().display(), found, "file read");
     }
 }
 

@@ -13,7 +13,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
-    /// Also every cgroup file each scrape reads (for benchmarks).
+    /// Also every file each scrape reads (for benchmarks).
     Trace,
     Debug,
     Info,

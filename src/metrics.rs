@@ -310,10 +310,16 @@ impl TargetSamples {
         }
     }
 
-    /// Moves the samples into the exposition, without the room left over: an exposition
-    /// holds them until it is encoded, 10,000 targets' worth at once.
-    pub fn commit(mut self, exposition: &mut Exposition, target: usize) {
-        self.samples.shrink_to_fit();
+    /// The samples gathered so far, in a list of their exact size, leaving this one empty
+    /// with its room, to gather the next target's.
+    pub fn take_exact(&mut self) -> TargetSamples {
+        TargetSamples {
+            samples: self.samples.drain(..).collect(),
+        }
+    }
+
+    /// Moves the samples into the exposition.
+    pub fn commit(self, exposition: &mut Exposition, target: usize) {
         exposition.chunks.push(Chunk {
             target: Some(target_index(target)),
             samples: self.samples,
@@ -547,6 +553,31 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn samples_are_taken_at_their_exact_size_and_the_scratch_keeps_its_room() {
+        let mut scratch = TargetSamples::with_capacity(64);
+        scratch.add(&USAGE, 1u64);
+        scratch.add(&LIMIT, 2u64);
+        let taken = scratch.take_exact();
+        assert_eq!(taken.samples.len(), 2);
+        assert_eq!(taken.samples.capacity(), 2);
+        assert!(scratch.samples.is_empty());
+        assert!(scratch.samples.capacity() >= 64);
+        let mut exposition = Exposition::default();
+        let target = exposition.add_target(LabelSet::new(vec![("id".into(), "/a".into())]));
+        taken.commit(&mut exposition, target);
+        assert_eq!(
+            encode(&exposition, Format::Text)
+                .lines()
+                .filter(|line| !line.starts_with('#'))
+                .collect::<Vec<_>>(),
+            [
+                "container_cpu_usage_seconds_total{id=\"/a\"} 1",
+                "container_spec_memory_limit_bytes{id=\"/a\"} 2"
+            ]
+        );
     }
 
     #[test]

@@ -52,8 +52,22 @@ struct TargetReading {
     index: usize,
     samples: TargetSamples,
     errors: Vec<(usize, FileError)>,
+}
+
+/// What one reading thread gave: its targets' readings and its time per collector.
+struct Readings {
+    targets: Vec<TargetReading>,
     /// Seconds per collector, in `collectors` order.
     durations: [f64; MAX_COLLECTORS],
+}
+
+impl Readings {
+    fn new() -> Readings {
+        Readings {
+            targets: Vec::new(),
+            durations: [0.0; MAX_COLLECTORS],
+        }
+    }
 }
 
 /// What a collection gives: the metrics, or why there are none (a bug: a panic).
@@ -160,11 +174,12 @@ impl Scraper {
         let mut durations = vec![0.0f64; collectors.len()];
         let mut failed = vec![false; collectors.len()];
         let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
-        for reading in self.read_targets(&context) {
+        let readings = self.read_targets(&context);
+        for (position, seconds) in readings.durations.iter().take(collectors.len()).enumerate() {
+            durations[position] += seconds;
+        }
+        for reading in readings.targets {
             let target = &targets[reading.index];
-            for (position, seconds) in reading.durations.iter().take(collectors.len()).enumerate() {
-                durations[position] += seconds;
-            }
             for (position, error) in reading.errors {
                 failed[position] = true;
                 let collector = collectors[position].name;
@@ -213,7 +228,7 @@ impl Scraper {
 
     /// Every target with a cgroup through the per-target collectors, on up to
     /// `parallelism` threads; the readings of targets whose cgroup went away are left out.
-    fn read_targets(&self, context: &ScrapeContext) -> Vec<TargetReading> {
+    fn read_targets(&self, context: &ScrapeContext) -> Readings {
         let readable: Vec<usize> = (0..context.targets.len())
             .filter(|&index| context.targets[index].cgroup.is_some())
             .collect();
@@ -223,14 +238,20 @@ impl Scraper {
             .min(readable.len().div_ceil(TARGETS_PER_TAKE))
             .max(1);
         let read_some = |next: &AtomicUsize| {
-            let mut readings = Vec::new();
+            let mut readings = Readings::new();
+            // Each target's samples are gathered here, then copied out at their exact size:
+            // 10,000 targets' samples are held until encoding, and room to spare in each
+            // would be a third of the scrape's memory.
+            let mut scratch = TargetSamples::with_capacity(SAMPLES_PER_TARGET);
             loop {
                 let start = next.fetch_add(TARGETS_PER_TAKE, Ordering::Relaxed);
                 let Some(take) = readable.get(start..) else {
                     break;
                 };
                 for &index in take.iter().take(TARGETS_PER_TAKE) {
-                    readings.extend(self.read_target(context, index));
+                    let reading =
+                        self.read_target(context, index, &mut scratch, &mut readings.durations);
+                    readings.targets.extend(reading);
                 }
             }
             readings
@@ -243,20 +264,34 @@ impl Scraper {
                 let workers: Vec<_> = (0..threads)
                     .map(|_| scope.spawn(|| read_some(&next)))
                     .collect();
-                workers
-                    .into_iter()
-                    .flat_map(|worker| worker.join().expect("a target reader panicked"))
-                    .collect()
+                let mut all = Readings::new();
+                for worker in workers {
+                    let some = worker.join().expect("a target reader panicked");
+                    all.targets.extend(some.targets);
+                    for (sum, seconds) in all.durations.iter_mut().zip(some.durations) {
+                        *sum += seconds;
+                    }
+                }
+                all
             })
         };
-        readings.sort_unstable_by_key(|reading| reading.index);
+        readings
+            .targets
+            .sort_unstable_by_key(|reading| reading.index);
         readings
     }
 
-    /// One target through every per-target collector; `None` when its cgroup went away
-    /// while it was read (a container removed mid-scrape leaves partial data, and maybe
-    /// errors from files that went: it is dropped whole).
-    fn read_target(&self, context: &ScrapeContext, index: usize) -> Option<TargetReading> {
+    /// One target through every per-target collector, its samples gathered in `scratch`
+    /// and its time added to `durations`; `None` when its cgroup went away while it was
+    /// read (a container removed mid-scrape leaves partial data, and maybe errors from
+    /// files that went: it is dropped whole).
+    fn read_target(
+        &self,
+        context: &ScrapeContext,
+        index: usize,
+        scratch: &mut TargetSamples,
+        durations: &mut [f64; MAX_COLLECTORS],
+    ) -> Option<TargetReading> {
         let target = &context.targets[index];
         let path = target.cgroup.as_deref()?;
         let target_context = TargetContext {
@@ -264,30 +299,29 @@ impl Scraper {
             cgroup: Cgroup::new(&self.config.hierarchy, path),
             scrape: context,
         };
-        let collectors = &self.config.collectors;
-        let mut reading = TargetReading {
-            index,
-            samples: TargetSamples::with_capacity(SAMPLES_PER_TARGET),
-            errors: Vec::new(),
-            durations: [0.0; MAX_COLLECTORS],
-        };
-        for (position, collector) in collectors.iter().enumerate() {
+        let mut errors = Vec::new();
+        for (position, collector) in self.config.collectors.iter().enumerate() {
             let Read::PerTarget(read) = collector.read else {
                 continue;
             };
             let started = Instant::now();
-            if let Err(error) = read(&target_context, &mut reading.samples) {
-                reading.errors.push((position, error));
+            if let Err(error) = read(&target_context, scratch) {
+                errors.push((position, error));
             }
-            reading.durations[position] = started.elapsed().as_secs_f64();
+            durations[position] += started.elapsed().as_secs_f64();
         }
-        let vanished = (target_context.cgroup.maybe_gone() || !reading.errors.is_empty())
+        let vanished = (target_context.cgroup.maybe_gone() || !errors.is_empty())
             && !target_context.cgroup.exists();
+        let samples = scratch.take_exact();
         if vanished {
             tracing::debug!(cgroup = %path, "cgroup vanished during the scrape; skipped");
             return None;
         }
-        Some(reading)
+        Some(TargetReading {
+            index,
+            samples,
+            errors,
+        })
     }
 }
 

@@ -35,7 +35,7 @@ pub struct CpuLimits {
 pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
     if cgroup.is_unified() {
         let usage = cgroup.read(Controller::Cpu, "cpu.stat", |text| {
-            Ok(usage_from_v2_stat(&FlatKeyed::parse(text)?))
+            Ok(usage_from_v2_stat(&FlatKeyed::parse(text, V2_STAT_KEYS)?))
         })?;
         return Ok(usage.unwrap_or_default());
     }
@@ -52,7 +52,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
         usage.system_seconds = Some(nanos_to_seconds(system));
     } else if let Some((user, system)) =
         cgroup.read(Controller::Cpuacct, "cpuacct.stat", |text| {
-            let stat = FlatKeyed::parse(text)?;
+            let stat = FlatKeyed::parse(text, &["user", "system"])?;
             Ok((stat.get("user"), stat.get("system")))
         })?
     {
@@ -61,7 +61,16 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
         usage.system_seconds = system.map(|ticks| ticks as f64 / USER_HZ);
     }
     cgroup.read(Controller::Cpu, "cpu.stat", |text| {
-        let stat = FlatKeyed::parse(text)?;
+        let stat = FlatKeyed::parse(
+            text,
+            &[
+                "nr_periods",
+                "nr_throttled",
+                "throttled_time",
+                "nr_bursts",
+                "burst_time",
+            ],
+        )?;
         usage.periods = stat.get("nr_periods");
         usage.throttled_periods = stat.get("nr_throttled");
         usage.throttled_seconds = stat.get("throttled_time").map(nanos_to_seconds);
@@ -71,6 +80,18 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
     })?;
     Ok(usage)
 }
+
+/// The v2 `cpu.stat` keys `usage_from_v2_stat` reads.
+const V2_STAT_KEYS: &[&str] = &[
+    "usage_usec",
+    "user_usec",
+    "system_usec",
+    "nr_periods",
+    "nr_throttled",
+    "throttled_usec",
+    "nr_bursts",
+    "burst_usec",
+];
 
 /// v2 `cpu.stat`; the throttling keys appear only when the cpu controller is enabled.
 fn usage_from_v2_stat(stat: &FlatKeyed) -> CpuUsage {
@@ -135,6 +156,7 @@ mod tests {
         let stat = FlatKeyed::parse(
             "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n\
              nr_periods 40\nnr_throttled 12\nthrottled_usec 1500000\n",
+            V2_STAT_KEYS,
         )
         .unwrap();
         let usage = usage_from_v2_stat(&stat);
@@ -143,7 +165,7 @@ mod tests {
         assert_eq!(usage.throttled_periods, Some(12));
         assert_eq!(usage.throttled_seconds, Some(1.5));
         // Hybrid's unified cpu.stat has no throttling keys: no data, not zero.
-        let hybrid = usage_from_v2_stat(&FlatKeyed::parse("usage_usec 1\n").unwrap());
+        let hybrid = usage_from_v2_stat(&FlatKeyed::parse("usage_usec 1\n", V2_STAT_KEYS).unwrap());
         assert_eq!(hybrid.periods, None);
     }
 

@@ -80,6 +80,26 @@ struct StatFields {
     anon_and_file: Option<u64>,
 }
 
+/// The v1 `memory.stat` keys `v1_stat_fields` reads.
+const V1_STAT_KEYS: &[&str] = &[
+    "total_rss",
+    "rss",
+    "total_cache",
+    "cache",
+    "total_swap",
+    "swap",
+    "total_mapped_file",
+    "mapped_file",
+    "total_inactive_file",
+    "inactive_file",
+    "total_active_file",
+    "active_file",
+    "pgfault",
+    "pgmajfault",
+    "total_pgfault",
+    "total_pgmajfault",
+];
+
 /// v1 `memory.stat`: the `total_*` keys include child cgroups; plain keys are the
 /// fallback for kernels or cgroups without hierarchy accounting.
 fn v1_stat_fields(stat: &FlatKeyed) -> StatFields {
@@ -102,6 +122,24 @@ fn v1_stat_fields(stat: &FlatKeyed) -> StatFields {
         ..StatFields::default()
     }
 }
+
+/// The v2 `memory.stat` keys `v2_stat_fields` reads.
+const V2_STAT_KEYS: &[&str] = &[
+    "anon",
+    "file",
+    "file_mapped",
+    "inactive_file",
+    "active_file",
+    "kernel",
+    "pgfault",
+    "pgmajfault",
+    "file_dirty",
+    "file_writeback",
+    "pgscan",
+    "pgsteal",
+    "workingset_refault_anon",
+    "workingset_refault_file",
+];
 
 /// v2 `memory.stat` (already hierarchical).
 fn v2_stat_fields(stat: &FlatKeyed) -> StatFields {
@@ -140,11 +178,10 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, FileError> {
     let unified = cgroup.is_unified();
     let m = Controller::Memory;
     let stat = cgroup.read(m, "memory.stat", |text| {
-        let stat = FlatKeyed::parse(text)?;
         Ok(if unified {
-            v2_stat_fields(&stat)
+            v2_stat_fields(&FlatKeyed::parse(text, V2_STAT_KEYS)?)
         } else {
-            v1_stat_fields(&stat)
+            v1_stat_fields(&FlatKeyed::parse(text, V1_STAT_KEYS)?)
         })
     })?;
     let stat = stat.unwrap_or_default();
@@ -178,7 +215,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, FileError> {
         usage.max_usage_bytes = cgroup.read(m, "memory.peak", parse::single_u64)?;
         usage.swap_bytes = cgroup.read(m, "memory.swap.current", parse::single_u64)?;
         if let Some((high, max, oom_kill)) = cgroup.read(m, "memory.events", |text| {
-            let events = FlatKeyed::parse(text)?;
+            let events = FlatKeyed::parse(text, &["high", "max", "oom_kill"])?;
             Ok((
                 events.get("high"),
                 events.get("max"),
@@ -197,7 +234,7 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<MemoryUsage, FileError> {
         usage.failcnt = cgroup.read(m, "memory.failcnt", parse::single_u64)?;
         usage.oom_kills = cgroup
             .read(m, "memory.oom_control", |text| {
-                Ok(FlatKeyed::parse(text)?.get("oom_kill"))
+                Ok(FlatKeyed::parse(text, &["oom_kill"])?.get("oom_kill"))
             })?
             .flatten();
     }
@@ -249,6 +286,7 @@ mod tests {
             "cache 10\nrss 20\nmapped_file 5\ninactive_file 3\n\
              total_cache 110\ntotal_rss 120\ntotal_mapped_file 15\ntotal_inactive_file 13\n\
              total_swap 7\n",
+            V1_STAT_KEYS,
         )
         .unwrap();
         let fields = v1_stat_fields(&stat);
@@ -256,7 +294,7 @@ mod tests {
         assert_eq!(fields.rss, Some(120));
         assert_eq!(fields.swap, Some(7));
         assert_eq!(fields.inactive_file, Some(13));
-        let flat = v1_stat_fields(&FlatKeyed::parse("cache 10\nrss 20\n").unwrap());
+        let flat = v1_stat_fields(&FlatKeyed::parse("cache 10\nrss 20\n", V1_STAT_KEYS).unwrap());
         assert_eq!(
             (flat.cache, flat.rss, flat.swap),
             (Some(10), Some(20), None)
@@ -265,8 +303,11 @@ mod tests {
 
     #[test]
     fn v2_stat_maps_anon_and_file() {
-        let stat = FlatKeyed::parse("anon 4096\nfile 8192\nfile_mapped 1024\ninactive_file 512\n")
-            .unwrap();
+        let stat = FlatKeyed::parse(
+            "anon 4096\nfile 8192\nfile_mapped 1024\ninactive_file 512\n",
+            V2_STAT_KEYS,
+        )
+        .unwrap();
         let fields = v2_stat_fields(&stat);
         assert_eq!(fields.rss, Some(4096));
         assert_eq!(fields.cache, Some(8192));

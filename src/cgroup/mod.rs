@@ -154,12 +154,7 @@ impl<'a> Cgroup<'a> {
         path: &dyn Fn() -> PathBuf,
         read: impl FnOnce() -> Result<Result<T, Absent>, FileError>,
     ) -> Result<Option<T>, FileError> {
-        let result = read()?;
-        // What a scrape reads, for the benchmark's floor (`--log.level=trace`).
-        if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(file = %path().display(), found = result.is_ok(), "cgroup file");
-        }
-        match result {
+        match read()? {
             Ok(value) => Ok(Some(value)),
             Err(Absent::Removed) => {
                 self.gone.store(true, Ordering::Relaxed);

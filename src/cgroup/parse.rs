@@ -106,27 +106,38 @@ pub fn v1_memory_limit(text: &str) -> Result<Limit, ParseError> {
 }
 
 /// A "flat keyed" file: one `key value` pair per line (`memory.stat`, `cpu.stat`,
-/// `memory.events`, v1 `memory.oom_control`).
+/// `memory.events`, v1 `memory.oom_control`), with the values of the keys asked for.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FlatKeyed<'a> {
     pairs: Vec<(&'a str, u64)>,
+    wanted: &'a [&'a str],
 }
 
 impl<'a> FlatKeyed<'a> {
-    pub fn parse(text: &'a str) -> Result<Self, ParseError> {
-        let mut pairs = Vec::new();
-        for line in text.lines().filter(|line| !line.trim().is_empty()) {
-            let mut words = line.split_whitespace();
-            let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
+    /// Parses the values of the `wanted` keys only: v2 `memory.stat` has some 50 keys and
+    /// v1's 70, of which a dozen are exported. Every line must still be `key value`, and a
+    /// wanted key's value a number.
+    pub fn parse(text: &'a str, wanted: &'a [&'a str]) -> Result<Self, ParseError> {
+        let mut pairs = Vec::with_capacity(wanted.len());
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = line.split_once(|c: char| c.is_ascii_whitespace()) else {
                 return Err(bad(format!("line {line:?} is not \"key value\"")));
             };
-            pairs.push((key, parse_u64(value)?));
+            if wanted.contains(&key) {
+                pairs.push((key, parse_u64(value.trim_start())?));
+            }
         }
-        Ok(FlatKeyed { pairs })
+        Ok(FlatKeyed { pairs, wanted })
     }
 
-    /// The value of `key`; `None` when this kernel does not write that key.
+    /// The value of `key`; `None` when this kernel does not write that key. `key` must be
+    /// one of those asked for (checked in debug builds: any other would always be `None`).
     pub fn get(&self, key: &str) -> Option<u64> {
+        debug_assert!(self.wanted.contains(&key), "{key:?} was not asked for");
         self.pairs
             .iter()
             .find_map(|(k, v)| (*k == key).then_some(*v))
@@ -317,13 +328,29 @@ mod tests {
     }
 
     #[test]
-    fn flat_keyed_reads_known_keys_and_ignores_others() {
-        let stat = FlatKeyed::parse("usage_usec 31604\nuser_usec 11856\nnew_key 7\n").unwrap();
+    fn flat_keyed_reads_the_keys_asked_for_and_ignores_others() {
+        const WANTED: &[&str] = &["usage_usec", "user_usec", "throttled_usec"];
+        let stat =
+            FlatKeyed::parse("usage_usec 31604\nuser_usec 11856\nnew_key 7\n", WANTED).unwrap();
         assert_eq!(stat.get("usage_usec"), Some(31604));
         assert_eq!(stat.get("user_usec"), Some(11856));
         assert_eq!(stat.get("throttled_usec"), None);
-        assert!(FlatKeyed::parse("usage_usec\n").is_err());
-        assert!(FlatKeyed::parse("usage_usec x\n").is_err());
+        assert!(FlatKeyed::parse("usage_usec\n", WANTED).is_err());
+        assert!(FlatKeyed::parse("usage_usec x\n", WANTED).is_err());
+        assert!(FlatKeyed::parse("usage_usec 1 2\n", WANTED).is_err());
+        // A key not asked for is not parsed: its value cannot fail the file.
+        let stat = FlatKeyed::parse("new_key x\nusage_usec 5\n", WANTED).unwrap();
+        assert_eq!(stat.get("usage_usec"), Some(5));
+        // But every line must still be a key and a value.
+        assert!(FlatKeyed::parse("new_key\nusage_usec 5\n", WANTED).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "was not asked for")]
+    #[cfg(debug_assertions)]
+    fn flat_keyed_refuses_a_key_not_asked_for() {
+        let stat = FlatKeyed::parse("usage_usec 1\n", &["usage_usec"]).unwrap();
+        stat.get("user_usec");
     }
 
     #[test]
@@ -421,7 +448,10 @@ mod tests {
             cpu_max(text),
             io_weight_default(text),
         );
-        let _ = (FlatKeyed::parse(text), pressure_totals(text));
+        let _ = pressure_totals(text);
+        if FlatKeyed::parse(text, &["a"]).is_ok_and(|flat| flat.get("a").is_some()) && !digits {
+            return Some("FlatKeyed::parse");
+        }
         if single_u64(text).is_ok() && !digits {
             return Some("single_u64");
         }
@@ -461,8 +491,10 @@ mod tests {
 
         #[test]
         fn flat_keyed_round_trips(pairs in proptest::collection::vec((key(), any::<u64>()), 0..20)) {
-            let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
-            let parsed = FlatKeyed::parse(&text).unwrap();
+            // Between them, lines of a key not asked for, whose value is not a number.
+            let text: String = pairs.iter().map(|(k, v)| format!("{k} {v}\nother9 x\n")).collect();
+            let keys: Vec<&str> = pairs.iter().map(|(key, _)| key.as_str()).collect();
+            let parsed = FlatKeyed::parse(&text, &keys).unwrap();
             for (key, _) in &pairs {
                 let first = pairs.iter().find(|(k, _)| k == key).unwrap().1;
                 prop_assert_eq!(parsed.get(key), Some(first));
