@@ -165,13 +165,21 @@ fn write_label(out: &mut String, key: &str, value: &str) {
     }
     out.push_str(key);
     out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    // Label values rarely need escaping: those that do not are copied whole.
+    if value
+        .bytes()
+        .any(|byte| matches!(byte, b'\\' | b'"' | b'\n'))
+    {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
+    } else {
+        out.push_str(value);
     }
     out.push('"');
 }
@@ -179,8 +187,9 @@ fn write_label(out: &mut String, key: &str, value: &str) {
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub desc: &'static Desc,
-    /// Labels besides the target's; most samples have none and allocate nothing.
-    pub labels: Option<Box<Labels>>,
+    /// Labels besides the target's: most samples have none and allocate nothing, and the
+    /// others keep the list they were given (made at its length by `vec!`) as it is.
+    labels: Box<[(&'static str, LabelValue)]>,
     pub value: Value,
 }
 
@@ -188,13 +197,13 @@ impl Sample {
     fn new(desc: &'static Desc, labels: Labels, value: Value) -> Sample {
         Sample {
             desc,
-            labels: (!labels.is_empty()).then(|| Box::new(labels)),
+            labels: labels.into_boxed_slice(),
             value,
         }
     }
 
     pub fn labels(&self) -> &[(&'static str, LabelValue)] {
-        self.labels.as_deref().map_or(&[], Vec::as_slice)
+        &self.labels
     }
 }
 
@@ -483,7 +492,7 @@ fn write_descriptor(out: &mut String, desc: &Desc, format: Format) {
 /// `target`: the sample's target's labels as text.
 fn write_sample(out: &mut String, target: &str, sample: &Sample) {
     out.push_str(sample.desc.name);
-    if !target.is_empty() || sample.labels.is_some() {
+    if !target.is_empty() || !sample.labels.is_empty() {
         out.push('{');
         out.push_str(target);
         for (key, value) in sample.labels() {

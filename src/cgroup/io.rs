@@ -138,7 +138,8 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<BTreeMap<DeviceNumber, DeviceIo>, F
 
 fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError> {
     let mut devices = BTreeMap::new();
-    for line in parse::nested_keyed(text)? {
+    for line in parse::nested_keyed(text) {
+        let line = line?;
         if line.head == parse::UNKNOWN_DEVICE {
             continue;
         }
@@ -164,7 +165,8 @@ fn v2_io_stat(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceIo>, ParseError
 
 fn v2_io_max(text: &str) -> Result<BTreeMap<DeviceNumber, DeviceLimits>, ParseError> {
     let mut devices = BTreeMap::new();
-    for line in parse::nested_keyed(text)? {
+    for line in parse::nested_keyed(text) {
+        let line = line?;
         if line.head == parse::UNKNOWN_DEVICE {
             continue;
         }

@@ -53,19 +53,35 @@ pub fn parent_of(path: &str) -> &str {
     }
 }
 
+/// What is known to be missing under one parent cgroup, as a target takes it before
+/// reading its files: one lookup per target rather than one per file.
+#[derive(Debug, Default, Clone)]
+pub struct KnownMissing {
+    files: Vec<(usize, &'static str)>,
+}
+
+impl KnownMissing {
+    /// Whether `name` is known to be missing in `tree`, or the parent itself is known not
+    /// to be in that tree.
+    pub fn covers(&self, tree: usize, name: &str) -> bool {
+        self.files
+            .iter()
+            .any(|&(t, n)| t == tree && (n == name || n == WHOLE_PARENT))
+    }
+}
+
 impl MissingFiles {
-    /// Whether `name` is known to be missing under `parent` in `tree`, or the parent
-    /// itself is known not to be in that tree.
-    pub fn is_missing(&self, tree: usize, parent: &str, name: &str) -> bool {
-        self.known
-            .read()
-            .expect("missing files lock")
-            .get(parent)
-            .is_some_and(|files| {
-                files
-                    .iter()
-                    .any(|&(t, n)| t == tree && (n == name || n == WHOLE_PARENT))
-            })
+    /// What is known to be missing under `parent`, in every tree.
+    pub fn under(&self, parent: &str) -> KnownMissing {
+        let known = self.known.read().expect("missing files lock");
+        KnownMissing {
+            files: known.get(parent).cloned().unwrap_or_default(),
+        }
+    }
+
+    #[cfg(test)]
+    fn is_missing(&self, tree: usize, parent: &str, name: &str) -> bool {
+        self.under(parent).covers(tree, name)
     }
 
     pub fn learn(&self, tree: usize, parent: &str, name: &'static str) {

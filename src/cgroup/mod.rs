@@ -35,6 +35,9 @@ pub struct Cgroup<'a> {
     gone: AtomicBool,
     /// The cgroup's directory in each tree (by index), opened at its first file.
     dirs: [OnceLock<Option<OwnedFd>>; KEPT_DIRECTORIES],
+    /// The files known to be missing for cgroups under this one's parent, taken at its
+    /// first file.
+    missing: OnceLock<missing::KnownMissing>,
 }
 
 /// Trees whose directory a cgroup keeps open while it is read (a v1 host mounts about a
@@ -48,6 +51,7 @@ impl<'a> Cgroup<'a> {
             path,
             gone: AtomicBool::new(false),
             dirs: std::array::from_fn(|_| OnceLock::new()),
+            missing: OnceLock::new(),
         }
     }
 
@@ -112,7 +116,10 @@ impl<'a> Cgroup<'a> {
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Result<Option<T>, FileError> {
         let parent = missing::parent_of(self.path);
-        if self.hierarchy.missing.is_missing(tree_index, parent, name) {
+        let known_missing = self
+            .missing
+            .get_or_init(|| self.hierarchy.missing.under(parent));
+        if known_missing.covers(tree_index, name) {
             return Ok(None);
         }
         let file_path = || {

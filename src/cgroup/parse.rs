@@ -62,6 +62,47 @@ fn parse_u64(text: &str) -> Result<u64, ParseError> {
         .map_err(|_| bad(format!("{text:?} is not an unsigned integer")))
 }
 
+/// The lines of a kernel file that hold something, trimmed.
+///
+/// Lines and words are found with `memchr`: on lines this short `str::lines` and
+/// `str::split_once` cost twice as much, and a scrape splits some 80 lines per cgroup.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+            let line = rest[..end].trim_ascii();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !line.is_empty() {
+                return Some(line);
+            }
+        }
+        None
+    })
+}
+
+/// `line` split at its first space (the kernel separates words with spaces): the first
+/// word, and the rest without its leading spaces (`""` for a word alone).
+fn first_word(line: &str) -> (&str, &str) {
+    match memchr::memchr(b' ', line.as_bytes()) {
+        Some(space) => (&line[..space], line[space + 1..].trim_start_matches(' ')),
+        None => (line, ""),
+    }
+}
+
+/// The words of a trimmed line.
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (word, after) = first_word(rest);
+        rest = after;
+        Some(word)
+    })
+}
+
 /// A file holding one unsigned integer (`memory.current`, `pids.current`, ...).
 pub fn single_u64(text: &str) -> Result<u64, ParseError> {
     parse_u64(text.trim())
@@ -115,20 +156,17 @@ pub struct FlatKeyed<'a> {
 
 impl<'a> FlatKeyed<'a> {
     /// Parses the values of the `wanted` keys only: v2 `memory.stat` has some 50 keys and
-    /// v1's 70, of which a dozen are exported. Every line must still be `key value`, and a
-    /// wanted key's value a number.
+    /// v1's 70, of which a dozen are exported. Every line must still be `key value`, with
+    /// one space as the kernel writes it, and a wanted key's value a number.
     pub fn parse(text: &'a str, wanted: &'a [&'a str]) -> Result<Self, ParseError> {
         let mut pairs = Vec::with_capacity(wanted.len());
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let Some((key, value)) = line.split_once(|c: char| c.is_ascii_whitespace()) else {
+        for line in lines(text) {
+            let (key, value) = first_word(line);
+            if value.is_empty() {
                 return Err(bad(format!("line {line:?} is not \"key value\"")));
-            };
+            }
             if wanted.contains(&key) {
-                pairs.push((key, parse_u64(value.trim_start())?));
+                pairs.push((key, parse_u64(value)?));
             }
         }
         Ok(FlatKeyed { pairs, wanted })
@@ -149,14 +187,17 @@ impl<'a> FlatKeyed<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NestedLine<'a> {
     pub head: &'a str,
-    pub pairs: Vec<(&'a str, &'a str)>,
+    /// The `key=value` words after the head, each checked to have its `=`.
+    pairs: &'a str,
 }
 
 impl<'a> NestedLine<'a> {
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        words(self.pairs).filter_map(|word| word.split_once('='))
+    }
+
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.pairs
-            .iter()
-            .find_map(|(k, v)| (*k == key).then_some(*v))
+        words(self.pairs).find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
     }
 
     /// The limit under `key`; a key the kernel did not write is unlimited.
@@ -169,21 +210,18 @@ impl<'a> NestedLine<'a> {
     }
 }
 
-pub fn nested_keyed(text: &str) -> Result<Vec<NestedLine<'_>>, ParseError> {
-    let mut lines = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        let mut words = line.split_whitespace();
-        let head = words.next().unwrap_or_default();
-        let mut pairs = Vec::new();
-        for word in words {
-            let (key, value) = word
-                .split_once('=')
-                .ok_or_else(|| bad(format!("{word:?} in line {line:?} is not key=value")))?;
-            pairs.push((key, value));
+/// The lines of a nested keyed file, each read as it is asked for: nothing is allocated
+/// (a scrape reads three pressure files and `io.stat` of every cgroup).
+pub fn nested_keyed(text: &str) -> impl Iterator<Item = Result<NestedLine<'_>, ParseError>> {
+    lines(text).map(|line| {
+        let (head, pairs) = first_word(line);
+        if let Some(word) =
+            words(pairs).find(|word| memchr::memchr(b'=', word.as_bytes()).is_none())
+        {
+            return Err(bad(format!("{word:?} in line {line:?} is not key=value")));
         }
-        lines.push(NestedLine { head, pairs });
-    }
-    Ok(lines)
+        Ok(NestedLine { head, pairs })
+    })
 }
 
 /// v1 blkio statistics (`blkio.throttle.io_service_bytes_recursive` and friends):
@@ -191,15 +229,15 @@ pub fn nested_keyed(text: &str) -> Result<Vec<NestedLine<'_>>, ParseError> {
 /// Returns `(device, operation, value)` for the per-device lines.
 pub fn v1_blkio_stat(text: &str) -> Result<Vec<(DeviceNumber, &str, u64)>, ParseError> {
     let mut entries = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Total", value] => {
+    for line in lines(text) {
+        let mut words = words(line);
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some("Total"), Some(value), None, None) => {
                 parse_u64(value)?;
             }
-            [UNKNOWN_DEVICE, _, _] => {}
-            [device, operation, value] => {
-                entries.push((DeviceNumber::parse(device)?, *operation, parse_u64(value)?));
+            (Some(UNKNOWN_DEVICE), Some(_), Some(_), None) => {}
+            (Some(device), Some(operation), Some(value), None) => {
+                entries.push((DeviceNumber::parse(device)?, operation, parse_u64(value)?));
             }
             _ => {
                 return Err(bad(format!(
@@ -215,12 +253,12 @@ pub fn v1_blkio_stat(text: &str) -> Result<Vec<(DeviceNumber, &str, u64)>, Parse
 /// `8:0 10485760` lines.
 pub fn v1_device_values(text: &str) -> Result<Vec<(DeviceNumber, u64)>, ParseError> {
     let mut entries = Vec::new();
-    for line in text.lines().filter(|line| !line.trim().is_empty()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [device, value] = words.as_slice() else {
+    for line in lines(text) {
+        let (device, value) = first_word(line);
+        if value.is_empty() || memchr::memchr(b' ', value.as_bytes()).is_some() {
             return Err(bad(format!("line {line:?} is not \"major:minor value\"")));
-        };
-        if *device == UNKNOWN_DEVICE {
+        }
+        if device == UNKNOWN_DEVICE {
             continue;
         }
         entries.push((DeviceNumber::parse(device)?, parse_u64(value)?));
@@ -296,7 +334,8 @@ pub fn io_weight_default(text: &str) -> Result<Option<u64>, ParseError> {
 pub fn pressure_totals(text: &str) -> Result<(Option<u64>, Option<u64>), ParseError> {
     let mut some = None;
     let mut full = None;
-    for line in nested_keyed(text)? {
+    for line in nested_keyed(text) {
+        let line = line?;
         let total = line.get_u64("total")?;
         match line.head {
             "some" => some = total,
@@ -355,19 +394,34 @@ mod tests {
 
     #[test]
     fn nested_keyed_reads_io_stat_and_io_max() {
-        let lines = nested_keyed(
+        let lines: Vec<NestedLine> = nested_keyed(
             "8:0 rbytes=90112 wbytes=4096 rios=7 wios=1 dbytes=0 dios=0\n\
              254:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
         )
+        .collect::<Result<_, _>>()
         .unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].head, "8:0");
         assert_eq!(lines[0].get_u64("rbytes"), Ok(Some(90112)));
         assert_eq!(lines[1].get_u64("wios"), Ok(Some(4)));
-        let max = nested_keyed("8:0 rbps=max wbps=10485760 riops=max wiops=max\n").unwrap();
-        assert_eq!(max[0].get_limit("rbps"), Ok(Limit::Unlimited));
-        assert_eq!(max[0].get_limit("wbps"), Ok(Limit::Value(10485760)));
-        assert!(nested_keyed("8:0 rbytes\n").is_err());
+        assert_eq!(lines[1].pairs().count(), 6);
+        let max = nested_keyed("8:0 rbps=max wbps=10485760 riops=max wiops=max\n")
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(max.get_limit("rbps"), Ok(Limit::Unlimited));
+        assert_eq!(max.get_limit("wbps"), Ok(Limit::Value(10485760)));
+        assert!(nested_keyed("8:0 rbytes\n").any(|line| line.is_err()));
+        // A head alone is a line without pairs.
+        assert_eq!(
+            nested_keyed("8:0\n")
+                .next()
+                .unwrap()
+                .unwrap()
+                .pairs()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -461,7 +515,7 @@ mod tests {
         if DeviceNumber::parse(text).is_ok() && !text.contains(':') {
             return Some("DeviceNumber::parse");
         }
-        if nested_keyed(text).is_ok_and(|lines| lines.iter().any(|line| !line.pairs.is_empty()))
+        if nested_keyed(text).any(|line| line.is_ok_and(|line| line.pairs().next().is_some()))
             && !text.contains('=')
         {
             return Some("nested_keyed");
@@ -487,6 +541,20 @@ mod tests {
         #[test]
         fn parsers_never_panic_on_file_like_text(text in file_like_text()) {
             prop_assert!(accepts_only_what_it_should(&text).is_none());
+        }
+
+        #[test]
+        fn lines_and_words_split_as_std_does(text in "[a-z0-9 =:\t\n]{0,80}") {
+            let std_lines: Vec<&str> =
+                text.lines().map(str::trim_ascii).filter(|line| !line.is_empty()).collect();
+            prop_assert_eq!(lines(&text).collect::<Vec<_>>(), std_lines.clone());
+            for line in std_lines {
+                let std_words: Vec<&str> = line.split(' ').filter(|word| !word.is_empty()).collect();
+                prop_assert_eq!(words(line).collect::<Vec<_>>(), std_words.clone());
+                let (first, rest) = first_word(line);
+                prop_assert_eq!(first, std_words[0]);
+                prop_assert_eq!(words(rest).collect::<Vec<_>>(), &std_words[1..]);
+            }
         }
 
         #[test]
