@@ -5,9 +5,11 @@
 //! choose) under a parent of its own in every mounted controller tree, puts a sleeping
 //! process in one of every hundred, records with `strace` the files one scrape of an
 //! exporter opens, then measures another exporter, never traced, and prints per N:
-//! - the floor: those files opened, read and closed by one thread of this process;
-//! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and wall per
-//!   scrape (median, as Prometheus sees it, HTTP and encoding included), and the ratios;
+//! - the floor: those files opened, read and closed by one thread of this process, and
+//!   the share of its CPU in user mode;
+//! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and the share in
+//!   user mode, its wall per scrape (median, as Prometheus sees it, HTTP and encoding
+//!   included), and the ratios;
 //! - series, bytes, the exporter's peak RSS, and the files it tried that were not there.
 //!
 //! Needs root (it writes cgroupfs). Run with `cargo bench --bench scrape`; extra exporter
@@ -170,12 +172,15 @@ impl Exporter {
             .unwrap()
     }
 
-    /// User plus system CPU of the whole process, dead threads included, in seconds.
-    fn cpu_seconds(&self) -> f64 {
+    /// User and system CPU of the whole process, dead threads included, in seconds.
+    fn cpu_seconds(&self) -> CpuTime {
         let stat = procs::read_stat(Path::new("/proc"), &self.child.id().to_string())
             .unwrap()
             .expect("the exporter is running");
-        (stat.utime_ticks + stat.stime_ticks) as f64 / procs::ticks_per_second()
+        CpuTime {
+            user: stat.utime_ticks as f64 / procs::ticks_per_second(),
+            system: stat.stime_ticks as f64 / procs::ticks_per_second(),
+        }
     }
 
     fn peak_rss_mb(&self) -> f64 {
@@ -335,8 +340,34 @@ fn opened_path(line: &str) -> Option<String> {
     Some(format!("{}/{name}", dir.trim_end_matches('/')))
 }
 
+/// CPU time in user and in system (kernel) mode, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct CpuTime {
+    user: f64,
+    system: f64,
+}
+
+impl CpuTime {
+    fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    /// The time from `before` to this, per round.
+    fn per_round_since(self, before: CpuTime, rounds: usize) -> CpuTime {
+        CpuTime {
+            user: (self.user - before.user) / rounds as f64,
+            system: (self.system - before.system) / rounds as f64,
+        }
+    }
+
+    /// The share in user mode, in percent.
+    fn user_percent(self) -> f64 {
+        100.0 * self.user / self.total()
+    }
+}
+
 /// The floor: open, read and close each file, one thread, into one buffer.
-fn floor(files: &[PathBuf]) -> (f64, f64) {
+fn floor(files: &[PathBuf]) -> (CpuTime, f64) {
     let mut buffer = vec![0u8; 1 << 16];
     let mut read_all = || {
         for path in files {
@@ -353,24 +384,31 @@ fn floor(files: &[PathBuf]) -> (f64, f64) {
     read_all();
     let rounds = 9;
     let mut walls = Vec::new();
-    let cpu_before = thread_cpu_seconds();
+    let cpu_before = thread_cpu_time();
     for _ in 0..rounds {
         let started = Instant::now();
         read_all();
         walls.push(started.elapsed().as_secs_f64());
     }
-    let cpu = (thread_cpu_seconds() - cpu_before) / rounds as f64;
-    (cpu, median(walls))
+    (
+        thread_cpu_time().per_round_since(cpu_before, rounds),
+        median(walls),
+    )
 }
 
-fn thread_cpu_seconds() -> f64 {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+/// This thread's CPU time so far.
+fn thread_cpu_time() -> CpuTime {
+    // SAFETY: getrusage fills the struct it is given; zeroes are a valid rusage.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage
     };
-    // SAFETY: a valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    time.tv_sec as f64 + time.tv_nsec as f64 * 1e-9
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 * 1e-6;
+    CpuTime {
+        user: seconds(usage.ru_utime),
+        system: seconds(usage.ru_stime),
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -407,25 +445,27 @@ fn measure(count: usize) {
         exporter.scrape();
         walls.push(started.elapsed().as_secs_f64());
     }
-    let cpu = (exporter.cpu_seconds() - cpu_before) / rounds as f64;
+    let cpu = exporter.cpu_seconds().per_round_since(cpu_before, rounds);
     let wall = median(walls);
     let series = body
         .lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .count();
     println!(
-        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
         trace.files.len(),
         trace.failed_opens,
         trace.syscalls.map_or("-".to_owned(), |calls| format!(
             "{:.1}",
             calls as f64 / trace.files.len().max(1) as f64
         )),
-        floor_cpu * 1e3,
+        floor_cpu.total() * 1e3,
+        floor_cpu.user_percent(),
         floor_wall * 1e3,
-        cpu * 1e3,
+        cpu.total() * 1e3,
+        cpu.user_percent(),
         wall * 1e3,
-        cpu / floor_cpu,
+        cpu.total() / floor_cpu.total(),
         wall / floor_wall,
         series,
         body.len() as f64 / 1e6,
@@ -455,14 +495,16 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "N",
         "files",
         "miss",
         "calls",
         "floor.cpu",
+        "user",
         "floor.wall",
         "cpu(ms)",
+        "user",
         "wall(ms)",
         "cpu/f",
         "wall/f",
@@ -472,14 +514,16 @@ fn main() {
         "runs"
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "",
         "opened",
         "",
         "/file",
         "(ms)",
+        "%",
         "(ms)",
         "/scrape",
+        "%",
         "median",
         "",
         "",

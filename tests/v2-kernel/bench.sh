@@ -6,6 +6,7 @@
 # compare.
 #
 # Usage: bench.sh [SIZES]    (default 100,1000; e.g. 100,1000,10000)
+#        STEVEDORE_BENCH_ARGS is passed on (extra exporter flags, space-separated).
 set -eu
 SIZES=${1:-100,1000}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +29,7 @@ cp "$BENCH" "$WORK/scrape-bench"
 cat >"$WORK/extra.sh" <<SCRIPT
 ip link set lo up || err "loopback"
 echo "=== BENCH BEGIN ==="
-STEVEDORE_BINARY=/bin/stevedore STEVEDORE_BENCH_SIZES=$SIZES /bin/scrape-bench || err "scrape-bench exit \$?"
+STEVEDORE_BINARY=/bin/stevedore STEVEDORE_BENCH_SIZES=$SIZES STEVEDORE_BENCH_ARGS="${STEVEDORE_BENCH_ARGS:-}" /bin/scrape-bench || err "scrape-bench exit \$?"
 echo "=== BENCH END ==="
 SCRIPT
 
