@@ -6,7 +6,9 @@
 //! process in one of every hundred, records with `strace` the files one scrape of an
 //! exporter opens, then measures another exporter, never traced, and prints per N:
 //! - the floor: those files opened, read and closed by one thread of this process, and
-//!   the share of its CPU in user mode;
+//!   the share of its CPU in user mode; and the parallel floor, the same files read by one
+//!   thread per CPU (as the exporter reads them by default), whose CPU shows what reading
+//!   in parallel costs the kernel;
 //! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and the share in
 //!   user mode, its wall per scrape (median, as Prometheus sees it, HTTP and encoding
 //!   included), and the ratios;
@@ -366,14 +368,14 @@ impl CpuTime {
     }
 }
 
-/// The floor: open, read and close each file, one thread, into one buffer.
-fn floor(files: &[PathBuf]) -> (CpuTime, f64) {
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut read_all = || {
+/// The floor: open, read and close each file into a buffer, on `threads` threads that each
+/// take an equal run of the files. CPU is each thread's own, summed; wall the median round.
+fn floor(files: &[PathBuf], threads: usize) -> (CpuTime, f64) {
+    let read_all = |files: &[PathBuf], buffer: &mut [u8]| {
         for path in files {
             // A file that went away since the trace (a process exited) is skipped.
             if let Ok(mut file) = fs::File::open(path) {
-                while let Ok(n) = file.read(&mut buffer) {
+                while let Ok(n) = file.read(buffer) {
                     if n == 0 || n < buffer.len() {
                         break;
                     }
@@ -381,19 +383,40 @@ fn floor(files: &[PathBuf]) -> (CpuTime, f64) {
             }
         }
     };
-    read_all();
+    read_all(files, &mut vec![0u8; 1 << 16]);
+    let run = files.len().div_ceil(threads).max(1);
     let rounds = 9;
     let mut walls = Vec::new();
-    let cpu_before = thread_cpu_time();
+    let mut cpu = CpuTime {
+        user: 0.0,
+        system: 0.0,
+    };
     for _ in 0..rounds {
         let started = Instant::now();
-        read_all();
+        let spent: Vec<CpuTime> = std::thread::scope(|scope| {
+            let readers: Vec<_> = files
+                .chunks(run)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut buffer = vec![0u8; 1 << 16];
+                        let before = thread_cpu_time();
+                        read_all(part, &mut buffer);
+                        thread_cpu_time().per_round_since(before, 1)
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|reader| reader.join().unwrap())
+                .collect()
+        });
         walls.push(started.elapsed().as_secs_f64());
+        for thread in spent {
+            cpu.user += thread.user / rounds as f64;
+            cpu.system += thread.system / rounds as f64;
+        }
     }
-    (
-        thread_cpu_time().per_round_since(cpu_before, rounds),
-        median(walls),
-    )
+    (cpu, median(walls))
 }
 
 /// This thread's CPU time so far.
@@ -409,6 +432,12 @@ fn thread_cpu_time() -> CpuTime {
         user: seconds(usage.ru_utime),
         system: seconds(usage.ru_stime),
     }
+}
+
+/// The CPUs this process may run on: the exporter's reading threads by default, and the
+/// parallel floor's.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -431,7 +460,8 @@ fn measure(count: usize) {
     for _ in 0..3 {
         exporter.scrape();
     }
-    let (floor_cpu, floor_wall) = floor(&trace.files);
+    let (floor_cpu, floor_wall) = floor(&trace.files, 1);
+    let (parallel_floor_cpu, _) = floor(&trace.files, cpus());
 
     // Enough scrapes for about two seconds of CPU: the process' CPU time is counted in
     // clock ticks.
@@ -452,7 +482,7 @@ fn measure(count: usize) {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .count();
     println!(
-        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
         trace.files.len(),
         trace.failed_opens,
         trace.syscalls.map_or("-".to_owned(), |calls| format!(
@@ -462,10 +492,12 @@ fn measure(count: usize) {
         floor_cpu.total() * 1e3,
         floor_cpu.user_percent(),
         floor_wall * 1e3,
+        parallel_floor_cpu.total() * 1e3,
         cpu.total() * 1e3,
         cpu.user_percent(),
         wall * 1e3,
         cpu.total() / floor_cpu.total(),
+        cpu.total() / parallel_floor_cpu.total(),
         wall / floor_wall,
         series,
         body.len() as f64 / 1e6,
@@ -492,10 +524,10 @@ fn main() {
             .map(|tree| tree.display().to_string())
             .collect::<Vec<_>>()
             .join(" "),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        cpus()
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "N",
         "files",
         "miss",
@@ -503,10 +535,12 @@ fn main() {
         "floor.cpu",
         "user",
         "floor.wall",
+        "pfloor.cpu",
         "cpu(ms)",
         "user",
         "wall(ms)",
         "cpu/f",
+        "cpu/pf",
         "wall/f",
         "series",
         "MB",
@@ -514,7 +548,7 @@ fn main() {
         "runs"
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "",
         "opened",
         "",
@@ -522,9 +556,11 @@ fn main() {
         "(ms)",
         "%",
         "(ms)",
+        "(ms)",
         "/scrape",
         "%",
         "median",
+        "",
         "",
         "",
         "",
