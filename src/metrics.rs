@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,49 +81,24 @@ impl Value {
     }
 
     /// Integers as integers; floats in the shortest form that reads back the same, with
-    /// `.0` on whole numbers, and `NaN`, `+Inf`, `-Inf` as the formats spell them.
+    /// `.0` on whole numbers, and `NaN`, `+Inf`, `-Inf` as the formats spell them. These
+    /// are the encoder's most frequent steps: `itoa` and `ryu` write a number in a third of
+    /// the instructions `std::fmt` takes.
     fn write_to(self, out: &mut String) {
-        let _ = match self {
-            Value::Unsigned(value) => {
-                push_digits(out, value);
-                Ok(())
-            }
-            Value::Signed(value) if value < 0 => {
-                out.push('-');
-                push_digits(out, value.unsigned_abs());
-                Ok(())
-            }
-            Value::Signed(value) => {
-                push_digits(out, value.unsigned_abs());
-                Ok(())
-            }
-            Value::Float(value) if value.is_nan() => write!(out, "NaN"),
+        match self {
+            Value::Unsigned(value) => out.push_str(itoa::Buffer::new().format(value)),
+            Value::Signed(value) => out.push_str(itoa::Buffer::new().format(value)),
+            Value::Float(value) if value.is_nan() => out.push_str("NaN"),
             Value::Float(value) if value.is_infinite() => {
-                write!(out, "{}", if value > 0.0 { "+Inf" } else { "-Inf" })
+                out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" })
             }
-            Value::Float(value) => write!(out, "{value:?}"),
-        };
+            Value::Float(value) => out.push_str(ryu::Buffer::new().format_finite(value)),
+        }
     }
 }
 
 /// A label value: most are fixed words (`total`, `pgfault`, `Read`) and cost nothing.
 pub type LabelValue = Cow<'static, str>;
-
-/// The decimal digits of `value`: most samples are integers, and this is the encoder's
-/// most frequent step.
-fn push_digits(out: &mut String, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
-}
 
 /// Labels of one sample besides its target's: a fixed key, a value.
 pub type Labels = Vec<(&'static str, LabelValue)>;
