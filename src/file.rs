@@ -121,7 +121,7 @@ pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 fn open_in(dir: &OwnedFd, name: &str) -> io::Result<File> {
     // The name with its terminating NUL, on the stack: cgroup file names are short.
     let mut bytes = [0u8; 128];
-    if name.len() >= bytes.len() || name.contains(['\0', '/']) {
+    if name.len() >= bytes.len() || name.bytes().any(|byte| byte == 0 || byte == b'/') {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     bytes[..name.len()].copy_from_slice(name.as_bytes());

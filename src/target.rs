@@ -104,6 +104,9 @@ pub struct Resolver {
     config: TargetConfig,
     /// Container id → the description it was resolved from, and the result.
     resolved: Mutex<HashMap<String, (Arc<Container>, Target)>>,
+    /// The raw cgroups of the last scrape and their label sets, sorted by path: a raw
+    /// cgroup's labels are formatted when it first matches, not at every scrape.
+    raw_labels: Mutex<Vec<(String, TargetLabels)>>,
 }
 
 impl Resolver {
@@ -111,6 +114,7 @@ impl Resolver {
         Resolver {
             config,
             resolved: Mutex::new(HashMap::new()),
+            raw_labels: Mutex::new(Vec::new()),
         }
     }
 
@@ -126,19 +130,32 @@ impl Resolver {
             .iter()
             .filter_map(|target| target.cgroup.clone())
             .collect();
+        let mut raw_labels = self.raw_labels.lock().expect("raw cgroups lock");
+        let mut earlier = raw_labels.iter().peekable();
+        let mut matched = Vec::new();
+        // Both lists are sorted by path: one walk pairs each cgroup with its labels.
         for path in raw_cgroups(&self.config.hierarchy, &self.config.raw_globs) {
             let is_root = self.config.root && path == ROOT;
-            if !taken.contains(&path) && !is_root {
-                targets.push(Target {
-                    kind: Kind::Raw,
-                    labels: LabelSet::new(vec![("id".to_owned(), path.clone())]),
-                    cgroup: Some(path),
-                    network: Network::NotItsOwn,
-                    writable_layer: None,
-                    earlier_oom_kills: 0,
-                });
+            if taken.contains(&path) || is_root {
+                continue;
             }
+            while earlier.next_if(|(seen, _)| *seen < path).is_some() {}
+            let labels = match earlier.next_if(|(seen, _)| *seen == path) {
+                Some((_, labels)) => Arc::clone(labels),
+                None => LabelSet::new(vec![("id".to_owned(), path.clone())]),
+            };
+            targets.push(Target {
+                kind: Kind::Raw,
+                labels: Arc::clone(&labels),
+                cgroup: Some(path.clone()),
+                network: Network::NotItsOwn,
+                writable_layer: None,
+                earlier_oom_kills: 0,
+            });
+            matched.push((path, labels));
         }
+        *raw_labels = matched;
+        drop(raw_labels);
         if self.config.root {
             targets.push(Target {
                 kind: Kind::Root,
@@ -329,7 +346,8 @@ pub fn locate_cgroup(
     found
 }
 
-/// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree.
+/// The cgroup paths matching `--cgroup.raw` patterns in any mounted tree, sorted and each
+/// once.
 ///
 /// Expanded one path component at a time with `read_dir`, whose entries carry their type:
 /// a scrape of 10,000 raw cgroups lists their parent once per tree instead of asking the
@@ -525,6 +543,45 @@ mod tests {
         let targets = resolver.targets(&Snapshot::default());
         assert_eq!(targets[0].source(), "raw");
         assert!(resolver.resolved.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn raw_cgroups_keep_their_label_sets_while_they_match() {
+        let root = tempfile::tempdir().unwrap();
+        for cgroup in ["b", "d"] {
+            fs::create_dir_all(root.path().join("memory/docker").join(cgroup)).unwrap();
+        }
+        let resolver = Resolver::new(TargetConfig {
+            hierarchy: Arc::new(Hierarchy::discover(root.path(), None)),
+            procfs: root.path().join("proc"),
+            label_allowlist: Vec::new(),
+            raw_globs: vec!["/docker/*".to_owned()],
+            root: false,
+        });
+        let first = resolver.targets(&Snapshot::default());
+        // One before, one between and one after the others; one goes.
+        for cgroup in ["a", "c", "e"] {
+            fs::create_dir_all(root.path().join("memory/docker").join(cgroup)).unwrap();
+        }
+        fs::remove_dir(root.path().join("memory/docker/b")).unwrap();
+        let second = resolver.targets(&Snapshot::default());
+        let paths: Vec<_> = second.iter().filter_map(|t| t.cgroup.as_deref()).collect();
+        assert_eq!(paths, ["/docker/a", "/docker/c", "/docker/d", "/docker/e"]);
+        assert!(
+            Arc::ptr_eq(&first[1].labels, &second[2].labels),
+            "/docker/d kept"
+        );
+        for target in &second {
+            assert_eq!(target.labels[0].1, target.cgroup.clone().unwrap());
+        }
+        let kept: Vec<_> = resolver
+            .raw_labels
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, _)| path.clone())
+            .collect();
+        assert_eq!(kept, paths, "/docker/b forgotten");
     }
 
     #[test]

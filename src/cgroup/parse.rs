@@ -334,13 +334,16 @@ pub fn io_weight_default(text: &str) -> Result<Option<u64>, ParseError> {
 pub fn pressure_totals(text: &str) -> Result<(Option<u64>, Option<u64>), ParseError> {
     let mut some = None;
     let mut full = None;
-    for line in nested_keyed(text) {
-        let line = line?;
-        let total = line.get_u64("total")?;
-        match line.head {
-            "some" => some = total,
-            "full" => full = total,
-            _ => {}
+    for line in lines(text) {
+        let (head, pairs) = first_word(line);
+        let slot = match head {
+            "some" => &mut some,
+            "full" => &mut full,
+            _ => continue,
+        };
+        // Only the total is exported: the averages are not parsed.
+        if let Some(total) = words(pairs).find_map(|pair| pair.strip_prefix("total=")) {
+            *slot = Some(parse_u64(total)?);
         }
     }
     Ok((some, full))
@@ -482,6 +485,8 @@ mod tests {
             pressure_totals("some avg10=1.00 avg60=0.50 avg300=0.10 total=10\n"),
             Ok((Some(10), None))
         );
+        assert!(pressure_totals("some avg10=1.00 total=ten\n").is_err());
+        assert_eq!(pressure_totals("some avg10=1.00\n"), Ok((None, None)));
     }
 
     fn key() -> impl Strategy<Value = String> {
