@@ -14,6 +14,10 @@
 //!   included), and the ratios;
 //! - series, bytes, the exporter's peak RSS, and the files it tried that were not there.
 //!
+//! With `STEVEDORE_BENCH_CONTAINERS=50`, a last row (`50c`) measures the same for 50
+//! running Docker containers (the exporter on the engine's socket, no raw cgroups);
+//! `STEVEDORE_BENCH_SIZES=` (empty) leaves the raw cgroups out.
+//!
 //! Needs root (it writes cgroupfs). Run with `cargo bench --bench scrape`; extra exporter
 //! flags in `STEVEDORE_BENCH_ARGS` (space-separated), another exporter binary in
 //! `STEVEDORE_BINARY`. Without `strace` (the cgroup v2 VM: `tests/v2-kernel/bench.sh`) the
@@ -124,13 +128,122 @@ impl Drop for Cgroups {
     }
 }
 
+/// N running Docker containers of a busybox image built here (there is no registry), all
+/// labelled `stevedore.test=bench-scrape`, removed with the image when dropped.
+struct Containers {
+    ids: Vec<String>,
+}
+
+const CONTAINER_IMAGE: &str = "stevedore-bench-busybox:latest";
+const CONTAINER_LABEL: &str = "stevedore.test=bench-scrape";
+
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+impl Containers {
+    fn start(count: usize) -> Containers {
+        let context = tempfile::tempdir().unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("busybox (Debian's busybox-static) is installed");
+        fs::copy(busybox, context.path().join("busybox")).unwrap();
+        fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\n",
+        )
+        .unwrap();
+        let context = context.path().to_str().unwrap();
+        docker(&[
+            "build",
+            "-q",
+            "--label",
+            CONTAINER_LABEL,
+            "-t",
+            CONTAINER_IMAGE,
+            context,
+        ]);
+        let mut containers = Containers { ids: Vec::new() };
+        for _ in 0..count {
+            let id = docker(&[
+                "run",
+                "-d",
+                "--label",
+                CONTAINER_LABEL,
+                CONTAINER_IMAGE,
+                "sleep",
+                "3600",
+            ]);
+            containers.ids.push(id);
+        }
+        containers
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
+        let _ = Command::new("docker")
+            .args(["rmi", CONTAINER_IMAGE])
+            .output();
+    }
+}
+
+/// What a row of the table measures: raw cgroups, or containers the engine runs.
+enum Workload {
+    Cgroups(Cgroups),
+    Containers(Containers),
+}
+
+impl Workload {
+    /// The exporter's flags for this workload.
+    fn exporter_args(&self) -> Vec<String> {
+        match self {
+            Workload::Cgroups(cgroups) => vec![
+                format!("--cgroup.raw=/{}/*", cgroups.parent),
+                "--docker.host=unix:///nonexistent/docker.sock".to_owned(),
+            ],
+            Workload::Containers(_) => Vec::new(),
+        }
+    }
+
+    /// Whether a scrape shows the whole workload (the engine's containers are listed
+    /// shortly after the exporter starts).
+    fn is_seen_in(&self, body: &str) -> bool {
+        match self {
+            Workload::Cgroups(_) => true,
+            Workload::Containers(containers) => body.contains(&format!(
+                "stevedore_scrape_targets{{source=\"docker\"}} {}\n",
+                containers.ids.len()
+            )),
+        }
+    }
+
+    fn row_name(&self) -> String {
+        match self {
+            Workload::Cgroups(cgroups) => cgroups.count.to_string(),
+            Workload::Containers(containers) => format!("{}c", containers.ids.len()),
+        }
+    }
+}
+
 struct Exporter {
     child: Child,
     url: String,
 }
 
 impl Exporter {
-    fn start(parent: &str, extra: &[&str], stderr: Stdio) -> Exporter {
+    fn start(workload: &Workload, extra: &[&str], stderr: Stdio) -> Exporter {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -141,8 +254,7 @@ impl Exporter {
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_stevedore").to_owned());
         let child = Command::new(binary)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--cgroup.raw=/{parent}/*"))
-            .arg("--docker.host=unix:///nonexistent/docker.sock")
+            .args(workload.exporter_args())
             .arg("--log.level=error")
             // A scrape of 10,000 cgroups under strace takes longer than the default 10 s.
             .arg("--web.request-timeout=10m")
@@ -155,9 +267,17 @@ impl Exporter {
             child,
             url: format!("http://127.0.0.1:{port}/metrics"),
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ureq::get(&exporter.url).call().is_err() {
-            assert!(Instant::now() < deadline, "the exporter did not start");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ureq::get(&exporter.url)
+            .call()
+            .ok()
+            .and_then(|mut response| response.body_mut().read_to_string().ok())
+            .is_some_and(|body| workload.is_seen_in(&body))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the exporter did not start or see the workload"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         exporter
@@ -225,10 +345,10 @@ fn strace_works() -> bool {
 }
 
 /// The files of one scrape, from the trace log of an exporter of their own.
-fn files_from_trace_log(parent: &str) -> Trace {
+fn files_from_trace_log(workload: &Workload) -> Trace {
     let log = tempfile::NamedTempFile::new().unwrap();
     let exporter = Exporter::start(
-        parent,
+        workload,
         &["--log.level=trace", "--log.format=logfmt"],
         Stdio::from(log.reopen().unwrap()),
     );
@@ -445,18 +565,17 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn measure(count: usize) {
-    let cgroups = Cgroups::create(count);
+fn measure(workload: Workload) {
     // The files are recorded from an exporter of their own, so that the one measured has
     // never been slowed by tracing (its peak memory included).
     let trace = if strace_works() {
-        let traced = Exporter::start(&cgroups.parent, &[], Stdio::null());
+        let traced = Exporter::start(&workload, &[], Stdio::null());
         traced.scrape();
         trace_one_scrape(&traced)
     } else {
-        files_from_trace_log(&cgroups.parent)
+        files_from_trace_log(&workload)
     };
-    let exporter = Exporter::start(&cgroups.parent, &[], Stdio::null());
+    let exporter = Exporter::start(&workload, &[], Stdio::null());
     for _ in 0..3 {
         exporter.scrape();
     }
@@ -482,7 +601,8 @@ fn measure(count: usize) {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .count();
     println!(
-        "{count:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        workload.row_name(),
         trace.files.len(),
         trace.failed_opens,
         trace.syscalls.map_or("-".to_owned(), |calls| format!(
@@ -515,6 +635,7 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("STEVEDORE_BENCH_SIZES")
         .unwrap_or_else(|_| "100,1000,10000".to_owned())
         .split(',')
+        .filter(|size| !size.trim().is_empty())
         .map(|size| size.trim().parse().expect("STEVEDORE_BENCH_SIZES: numbers"))
         .collect();
     println!(
@@ -569,6 +690,10 @@ fn main() {
         ""
     );
     for count in sizes {
-        measure(count);
+        measure(Workload::Cgroups(Cgroups::create(count)));
+    }
+    if let Ok(count) = std::env::var("STEVEDORE_BENCH_CONTAINERS") {
+        let count = count.parse().expect("STEVEDORE_BENCH_CONTAINERS: a number");
+        measure(Workload::Containers(Containers::start(count)));
     }
 }

@@ -156,8 +156,9 @@ pub struct FlatKeyed<'a> {
 
 impl<'a> FlatKeyed<'a> {
     /// Parses the values of the `wanted` keys only: v2 `memory.stat` has some 50 keys and
-    /// v1's 70, of which a dozen are exported. Every line must still be `key value`, with
-    /// one space as the kernel writes it, and a wanted key's value a number.
+    /// v1's 70, of which a dozen are exported. Lines are read until every wanted key is
+    /// found; each must be `key value`, with one space as the kernel writes it, and a
+    /// wanted key's value a number. A key written twice has its first value.
     pub fn parse(text: &'a str, wanted: &'a [&'a str]) -> Result<Self, ParseError> {
         let mut pairs = Vec::with_capacity(wanted.len());
         for line in lines(text) {
@@ -165,8 +166,11 @@ impl<'a> FlatKeyed<'a> {
             if value.is_empty() {
                 return Err(bad(format!("line {line:?} is not \"key value\"")));
             }
-            if wanted.contains(&key) {
+            if wanted.contains(&key) && !pairs.iter().any(|(seen, _)| *seen == key) {
                 pairs.push((key, parse_u64(value)?));
+                if pairs.len() == wanted.len() {
+                    break;
+                }
             }
         }
         Ok(FlatKeyed { pairs, wanted })
@@ -383,8 +387,15 @@ mod tests {
         // A key not asked for is not parsed: its value cannot fail the file.
         let stat = FlatKeyed::parse("new_key x\nusage_usec 5\n", WANTED).unwrap();
         assert_eq!(stat.get("usage_usec"), Some(5));
-        // But every line must still be a key and a value.
+        // But every line must still be a key and a value, until all are found.
         assert!(FlatKeyed::parse("new_key\nusage_usec 5\n", WANTED).is_err());
+        let all = FlatKeyed::parse(
+            "usage_usec 1\nuser_usec 2\nthrottled_usec 3\nlate\n",
+            WANTED,
+        );
+        assert_eq!(all.unwrap().get("throttled_usec"), Some(3));
+        let twice = FlatKeyed::parse("user_usec 1\nuser_usec 2\nthrottled_usec 3\n", WANTED);
+        assert_eq!(twice.unwrap().get("user_usec"), Some(1));
     }
 
     #[test]
