@@ -8,7 +8,8 @@
 //! - the floor: those files opened, read and closed by one thread of this process, and
 //!   the share of its CPU in user mode; and the parallel floor, the same files read by one
 //!   thread per CPU (as the exporter reads them by default), whose CPU shows what reading
-//!   in parallel costs the kernel;
+//!   in parallel costs the kernel and whose wall is the best a parallel scrape can do;
+//!   floors and scrapes take turns, round by round;
 //! - the exporter's CPU per scrape (its `utime + stime` over many scrapes) and the share in
 //!   user mode, its wall per scrape (median, as Prometheus sees it, HTTP and encoding
 //!   included), and the ratios;
@@ -470,6 +471,18 @@ struct CpuTime {
 }
 
 impl CpuTime {
+    const ZERO: CpuTime = CpuTime {
+        user: 0.0,
+        system: 0.0,
+    };
+
+    fn plus(self, other: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+
     fn total(self) -> f64 {
         self.user + self.system
     }
@@ -488,55 +501,45 @@ impl CpuTime {
     }
 }
 
-/// The floor: open, read and close each file into a buffer, on `threads` threads that each
-/// take an equal run of the files. CPU is each thread's own, summed; wall the median round.
-fn floor(files: &[PathBuf], threads: usize) -> (CpuTime, f64) {
-    let read_all = |files: &[PathBuf], buffer: &mut [u8]| {
-        for path in files {
-            // A file that went away since the trace (a process exited) is skipped.
-            if let Ok(mut file) = fs::File::open(path) {
-                while let Ok(n) = file.read(buffer) {
-                    if n == 0 || n < buffer.len() {
-                        break;
-                    }
+/// Opens, reads and closes each file into a buffer.
+fn read_files(files: &[PathBuf], buffer: &mut [u8]) {
+    for path in files {
+        // A file that went away since the trace (a process exited) is skipped.
+        if let Ok(mut file) = fs::File::open(path) {
+            while let Ok(n) = file.read(buffer) {
+                if n == 0 || n < buffer.len() {
+                    break;
                 }
             }
         }
-    };
-    read_all(files, &mut vec![0u8; 1 << 16]);
-    let run = files.len().div_ceil(threads).max(1);
-    let rounds = 9;
-    let mut walls = Vec::new();
-    let mut cpu = CpuTime {
-        user: 0.0,
-        system: 0.0,
-    };
-    for _ in 0..rounds {
-        let started = Instant::now();
-        let spent: Vec<CpuTime> = std::thread::scope(|scope| {
-            let readers: Vec<_> = files
-                .chunks(run)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut buffer = vec![0u8; 1 << 16];
-                        let before = thread_cpu_time();
-                        read_all(part, &mut buffer);
-                        thread_cpu_time().per_round_since(before, 1)
-                    })
-                })
-                .collect();
-            readers
-                .into_iter()
-                .map(|reader| reader.join().unwrap())
-                .collect()
-        });
-        walls.push(started.elapsed().as_secs_f64());
-        for thread in spent {
-            cpu.user += thread.user / rounds as f64;
-            cpu.system += thread.system / rounds as f64;
-        }
     }
-    (cpu, median(walls))
+}
+
+/// One round of the floor: the files read on `threads` threads that each take an equal run
+/// of them. Its CPU is each thread's own, summed, and its wall the round's.
+fn floor_round(files: &[PathBuf], threads: usize) -> (CpuTime, f64) {
+    let run = files.len().div_ceil(threads).max(1);
+    let started = Instant::now();
+    let spent: Vec<CpuTime> = std::thread::scope(|scope| {
+        let readers: Vec<_> = files
+            .chunks(run)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut buffer = vec![0u8; 1 << 16];
+                    let before = thread_cpu_time();
+                    read_files(part, &mut buffer);
+                    thread_cpu_time().per_round_since(before, 1)
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|reader| reader.join().unwrap())
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = spent.into_iter().fold(CpuTime::ZERO, CpuTime::plus);
+    (cpu, wall)
 }
 
 /// This thread's CPU time so far.
@@ -579,29 +582,50 @@ fn measure(workload: Workload) {
     for _ in 0..3 {
         exporter.scrape();
     }
-    let (floor_cpu, floor_wall) = floor(&trace.files, 1);
-    let (parallel_floor_cpu, _) = floor(&trace.files, cpus());
+    read_files(&trace.files, &mut vec![0u8; 1 << 16]);
 
     // Enough scrapes for about two seconds of CPU: the process' CPU time is counted in
-    // clock ticks.
+    // clock ticks. The floors and the scrapes take turns, round by round, so that a
+    // machine that slows down or speeds up during the run (a VM under emulation does)
+    // weighs on both alike.
     let started = Instant::now();
     let body = exporter.scrape();
     let rounds = ((2.0 / started.elapsed().as_secs_f64()) as usize).clamp(7, 400);
-    let mut walls = Vec::new();
-    let cpu_before = exporter.cpu_seconds();
+    let (mut floor_cpu, mut parallel_floor_cpu) = (CpuTime::ZERO, CpuTime::ZERO);
+    let (mut floor_walls, mut parallel_floor_walls, mut walls) =
+        (Vec::new(), Vec::new(), Vec::new());
+    // The exporter's CPU over the whole loop: it is idle while the floors run but for
+    // what a scrape leaves after its answer (freeing the samples), which is the scrape's.
+    let exporter_before = exporter.cpu_seconds();
     for _ in 0..rounds {
+        let (round_cpu, round_wall) = floor_round(&trace.files, 1);
+        floor_cpu = floor_cpu.plus(round_cpu);
+        floor_walls.push(round_wall);
+        let (round_cpu, round_wall) = floor_round(&trace.files, cpus());
+        parallel_floor_cpu = parallel_floor_cpu.plus(round_cpu);
+        parallel_floor_walls.push(round_wall);
         let started = Instant::now();
         exporter.scrape();
         walls.push(started.elapsed().as_secs_f64());
     }
-    let cpu = exporter.cpu_seconds().per_round_since(cpu_before, rounds);
-    let wall = median(walls);
+    let cpu = exporter.cpu_seconds().per_round_since(exporter_before, 1);
+    let per_round = |total: CpuTime| total.per_round_since(CpuTime::ZERO, rounds);
+    let (floor_cpu, parallel_floor_cpu, cpu) = (
+        per_round(floor_cpu),
+        per_round(parallel_floor_cpu),
+        per_round(cpu),
+    );
+    let (floor_wall, parallel_floor_wall, wall) = (
+        median(floor_walls),
+        median(parallel_floor_walls),
+        median(walls),
+    );
     let series = body
         .lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .count();
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9.2} {:>6.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.0} {:>9.2} {:>6.2} {:>6.2} {:>6.2} {:>8} {:>7.1} {:>6.1} {:>5}",
         workload.row_name(),
         trace.files.len(),
         trace.failed_opens,
@@ -613,6 +637,7 @@ fn measure(workload: Workload) {
         floor_cpu.user_percent(),
         floor_wall * 1e3,
         parallel_floor_cpu.total() * 1e3,
+        parallel_floor_wall * 1e3,
         cpu.total() * 1e3,
         cpu.user_percent(),
         wall * 1e3,
@@ -648,7 +673,7 @@ fn main() {
         cpus()
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "N",
         "files",
         "miss",
@@ -657,6 +682,7 @@ fn main() {
         "user",
         "floor.wall",
         "pfloor.cpu",
+        "pf.wall",
         "cpu(ms)",
         "user",
         "wall(ms)",
@@ -669,13 +695,14 @@ fn main() {
         "runs"
     );
     println!(
-        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
+        "{:>6} {:>6} {:>5} {:>6} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>5}",
         "",
         "opened",
         "",
         "/file",
         "(ms)",
         "%",
+        "(ms)",
         "(ms)",
         "(ms)",
         "/scrape",
