@@ -269,10 +269,8 @@ impl Exporter {
             url: format!("http://127.0.0.1:{port}/metrics"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !ureq::get(&exporter.url)
-            .call()
-            .ok()
-            .and_then(|mut response| response.body_mut().read_to_string().ok())
+        while !exporter
+            .try_scrape()
             .is_some_and(|body| workload.is_seen_in(&body))
         {
             assert!(
@@ -285,14 +283,19 @@ impl Exporter {
     }
 
     fn scrape(&self) -> String {
+        self.try_scrape().expect("a scrape")
+    }
+
+    /// The metrics, or `None` when the exporter does not answer (yet).
+    fn try_scrape(&self) -> Option<String> {
         ureq::get(&self.url)
             .call()
-            .unwrap()
+            .ok()?
             .body_mut()
             .with_config()
             .limit(1 << 30)
             .read_to_string()
-            .unwrap()
+            .ok()
     }
 
     /// User and system CPU of the whole process, dead threads included, in seconds.

@@ -215,7 +215,7 @@ impl<'a> NestedLine<'a> {
 }
 
 /// The lines of a nested keyed file, each read as it is asked for: nothing is allocated
-/// (a scrape reads three pressure files and `io.stat` of every cgroup).
+/// (a scrape reads `io.stat` and `io.max` of every cgroup).
 pub fn nested_keyed(text: &str) -> impl Iterator<Item = Result<NestedLine<'_>, ParseError>> {
     lines(text).map(|line| {
         let (head, pairs) = first_word(line);
