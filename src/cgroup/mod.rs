@@ -115,10 +115,9 @@ impl<'a> Cgroup<'a> {
         name: &'static str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Result<Option<T>, FileError> {
-        let parent = missing::parent_of(self.path);
         let known_missing = self
             .missing
-            .get_or_init(|| self.hierarchy.missing.under(parent));
+            .get_or_init(|| self.hierarchy.missing.under(missing::parent_of(self.path)));
         if known_missing.covers(tree_index, name) {
             return Ok(None);
         }
@@ -129,7 +128,7 @@ impl<'a> Cgroup<'a> {
         };
         let Some(dir) = self.dirs.get(tree_index) else {
             // More trees than directories kept: open by the whole path.
-            return self.found(tree_index, parent, name, &file_path, || {
+            return self.found(tree_index, name, &file_path, || {
                 crate::file::read_with(&file_path(), parse)
             });
         };
@@ -141,13 +140,11 @@ impl<'a> Cgroup<'a> {
             crate::file::open_dir(&path).ok()
         });
         match dir {
-            Some(dir) => self.found(tree_index, parent, name, &file_path, || {
+            Some(dir) => self.found(tree_index, name, &file_path, || {
                 crate::file::read_in_dir(dir, name, &file_path, parse)
             }),
             // The cgroup has no directory in this tree: as a file that is not there.
-            None => self.found(tree_index, parent, name, &file_path, || {
-                Ok(Err(Absent::NotFound))
-            }),
+            None => self.found(tree_index, name, &file_path, || Ok(Err(Absent::NotFound))),
         }
     }
 
@@ -156,7 +153,6 @@ impl<'a> Cgroup<'a> {
     fn found<T>(
         &self,
         tree_index: usize,
-        parent: &str,
         name: &'static str,
         path: &dyn Fn() -> PathBuf,
         read: impl FnOnce() -> Result<Result<T, Absent>, FileError>,
@@ -168,6 +164,7 @@ impl<'a> Cgroup<'a> {
                 Ok(None)
             }
             Err(Absent::NotFound) => {
+                let parent = missing::parent_of(self.path);
                 let path = path();
                 let dir = path.parent();
                 if dir.is_some_and(Path::is_dir) {
