@@ -490,11 +490,19 @@ impl CpuTime {
         self.user + self.system
     }
 
-    /// The time from `before` to this, per round.
-    fn per_round_since(self, before: CpuTime, rounds: usize) -> CpuTime {
+    /// The time from `before` to this.
+    fn since(self, before: CpuTime) -> CpuTime {
         CpuTime {
-            user: (self.user - before.user) / rounds as f64,
-            system: (self.system - before.system) / rounds as f64,
+            user: self.user - before.user,
+            system: self.system - before.system,
+        }
+    }
+
+    /// The time of one of `rounds`.
+    fn per_round(self, rounds: usize) -> CpuTime {
+        CpuTime {
+            user: self.user / rounds as f64,
+            system: self.system / rounds as f64,
         }
     }
 
@@ -531,7 +539,7 @@ fn floor_round(files: &[PathBuf], threads: usize) -> (CpuTime, f64) {
                     let mut buffer = vec![0u8; 1 << 16];
                     let before = thread_cpu_time();
                     read_files(part, &mut buffer);
-                    thread_cpu_time().per_round_since(before, 1)
+                    thread_cpu_time().since(before)
                 })
             })
             .collect();
@@ -611,12 +619,13 @@ fn measure(workload: Workload) {
         exporter.scrape();
         walls.push(started.elapsed().as_secs_f64());
     }
-    let cpu = exporter.cpu_seconds().per_round_since(exporter_before, 1);
-    let per_round = |total: CpuTime| total.per_round_since(CpuTime::ZERO, rounds);
     let (floor_cpu, parallel_floor_cpu, cpu) = (
-        per_round(floor_cpu),
-        per_round(parallel_floor_cpu),
-        per_round(cpu),
+        floor_cpu.per_round(rounds),
+        parallel_floor_cpu.per_round(rounds),
+        exporter
+            .cpu_seconds()
+            .since(exporter_before)
+            .per_round(rounds),
     );
     let (floor_wall, parallel_floor_wall, wall) = (
         median(floor_walls),
