@@ -45,6 +45,8 @@ pub enum Value {
     Unsigned(u64),
     Signed(i64),
     Float(f64),
+    /// A time the kernel counts in whole µs or ns, written in seconds with every digit.
+    Nanoseconds(u64),
 }
 
 impl From<u64> for Value {
@@ -65,6 +67,12 @@ impl From<f64> for Value {
     }
 }
 
+impl From<std::time::Duration> for Value {
+    fn from(value: std::time::Duration) -> Self {
+        Value::Nanoseconds(u64::try_from(value.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
 impl From<bool> for Value {
     fn from(value: bool) -> Self {
         Value::Unsigned(u64::from(value))
@@ -77,6 +85,7 @@ impl Value {
             Value::Unsigned(value) => value as f64,
             Value::Signed(value) => value as f64,
             Value::Float(value) => value,
+            Value::Nanoseconds(nanos) => nanos as f64 / 1e9,
         }
     }
 
@@ -93,8 +102,31 @@ impl Value {
                 out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" })
             }
             Value::Float(value) => out.push_str(ryu::Buffer::new().format_finite(value)),
+            Value::Nanoseconds(nanos) => {
+                // Whole seconds, a point, then the nanoseconds without their trailing zeros:
+                // exact, and cheaper than a float's shortest form.
+                out.push_str(itoa::Buffer::new().format(nanos / 1_000_000_000));
+                out.push('.');
+                push_fraction(out, nanos % 1_000_000_000);
+            }
         }
     }
+}
+
+/// The nine digits of `nanos` (below a second) without their trailing zeros, and at least
+/// one: `500_000_000` is `5`, `44_000` is `000044`, `0` is `0`.
+fn push_fraction(out: &mut String, nanos: u64) {
+    let mut digits = [b'0'; 9];
+    let mut rest = nanos;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let end = digits
+        .iter()
+        .rposition(|&digit| digit != b'0')
+        .map_or(1, |last| last + 1);
+    out.push_str(std::str::from_utf8(&digits[..end]).expect("ASCII digits"));
 }
 
 /// A label value: most are fixed words (`total`, `pgfault`, `Read`) and cost nothing.
@@ -564,6 +596,29 @@ mod tests {
     }
 
     #[test]
+    fn times_in_seconds() {
+        let written = |time: std::time::Duration| {
+            let mut out = String::new();
+            Value::from(time).write_to(&mut out);
+            out
+        };
+        assert_eq!(
+            written(std::time::Duration::from_micros(31_604)),
+            "0.031604"
+        );
+        assert_eq!(
+            written(std::time::Duration::from_nanos(12_345_678_901)),
+            "12.345678901"
+        );
+        assert_eq!(written(std::time::Duration::from_secs(3)), "3.0");
+        assert_eq!(written(std::time::Duration::from_micros(44)), "0.000044");
+        assert_eq!(
+            Value::from(std::time::Duration::from_millis(2500)).as_f64(),
+            2.5
+        );
+    }
+
+    #[test]
     fn special_values_and_counters_below_zero() {
         let mut out = String::new();
         for value in [
@@ -650,6 +705,18 @@ mod tests {
             out.push(' ');
             Value::Signed(signed).write_to(&mut out);
             prop_assert_eq!(out, format!("{unsigned} {signed}"));
+        }
+
+        #[test]
+        fn times_are_written_in_seconds_with_every_digit(nanos in any::<u64>()) {
+            let mut out = String::new();
+            Value::Nanoseconds(nanos).write_to(&mut out);
+            let (seconds, fraction) = out.split_once('.').expect("a point");
+            prop_assert_eq!(seconds.parse::<u64>().unwrap(), nanos / 1_000_000_000);
+            prop_assert!(!fraction.is_empty() && fraction.len() <= 9);
+            prop_assert!(fraction == "0" || !fraction.ends_with('0'), "{}", out);
+            let padded = format!("{fraction:0<9}");
+            prop_assert_eq!(padded.parse::<u64>().unwrap(), nanos % 1_000_000_000);
         }
 
         #[test]

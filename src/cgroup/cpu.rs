@@ -1,24 +1,25 @@
 //! CPU usage and CPU limits of a cgroup (v1 `cpu`, `cpuacct`, `cpuset`; v2 `cpu.*`,
-//! `cpuset.*`). Times are converted to seconds here, once.
+//! `cpuset.*`). Times are kept as the kernel counts them, exactly: whole µs or ns.
+
+use std::time::Duration;
 
 use super::parse::{self, FlatKeyed, Limit};
 use super::{Cgroup, Controller, FileError};
 
-use super::parse::{micros_to_seconds, nanos_to_seconds};
-/// `cpuacct.stat` counts in USER_HZ, which is 100 on every Linux ABI.
-const USER_HZ: f64 = 100.0;
+/// `cpuacct.stat` counts in USER_HZ, which is 100 on every Linux ABI: 10 ms a tick.
+const MILLISECONDS_PER_TICK: u64 = 10;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct CpuUsage {
-    pub total_seconds: Option<f64>,
-    pub user_seconds: Option<f64>,
-    pub system_seconds: Option<f64>,
+    pub total: Option<Duration>,
+    pub user: Option<Duration>,
+    pub system: Option<Duration>,
     pub periods: Option<u64>,
     pub throttled_periods: Option<u64>,
-    pub throttled_seconds: Option<f64>,
+    pub throttled: Option<Duration>,
     /// Periods in which the cgroup ran beyond its quota on burst credit (Linux 5.14+).
     pub bursts: Option<u64>,
-    pub burst_seconds: Option<f64>,
+    pub burst: Option<Duration>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -40,16 +41,16 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
         return Ok(usage.unwrap_or_default());
     }
     let mut usage = CpuUsage {
-        total_seconds: cgroup
+        total: cgroup
             .read(Controller::Cpuacct, "cpuacct.usage", parse::single_u64)?
-            .map(nanos_to_seconds),
+            .map(Duration::from_nanos),
         ..CpuUsage::default()
     };
     let user_ns = cgroup.read(Controller::Cpuacct, "cpuacct.usage_user", parse::single_u64)?;
     let system_ns = cgroup.read(Controller::Cpuacct, "cpuacct.usage_sys", parse::single_u64)?;
     if let (Some(user), Some(system)) = (user_ns, system_ns) {
-        usage.user_seconds = Some(nanos_to_seconds(user));
-        usage.system_seconds = Some(nanos_to_seconds(system));
+        usage.user = Some(Duration::from_nanos(user));
+        usage.system = Some(Duration::from_nanos(system));
     } else if let Some((user, system)) =
         cgroup.read(Controller::Cpuacct, "cpuacct.stat", |text| {
             let stat = FlatKeyed::parse(text, &["user", "system"])?;
@@ -57,8 +58,9 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
         })?
     {
         // Kernels before 4.7 have only the tick counts.
-        usage.user_seconds = user.map(|ticks| ticks as f64 / USER_HZ);
-        usage.system_seconds = system.map(|ticks| ticks as f64 / USER_HZ);
+        let time = |ticks: u64| Duration::from_millis(ticks.saturating_mul(MILLISECONDS_PER_TICK));
+        usage.user = user.map(time);
+        usage.system = system.map(time);
     }
     cgroup.read(Controller::Cpu, "cpu.stat", |text| {
         let stat = FlatKeyed::parse(
@@ -73,9 +75,9 @@ pub fn read_usage(cgroup: &Cgroup) -> Result<CpuUsage, FileError> {
         )?;
         usage.periods = stat.get("nr_periods");
         usage.throttled_periods = stat.get("nr_throttled");
-        usage.throttled_seconds = stat.get("throttled_time").map(nanos_to_seconds);
+        usage.throttled = stat.get("throttled_time").map(Duration::from_nanos);
         usage.bursts = stat.get("nr_bursts");
-        usage.burst_seconds = stat.get("burst_time").map(nanos_to_seconds);
+        usage.burst = stat.get("burst_time").map(Duration::from_nanos);
         Ok(())
     })?;
     Ok(usage)
@@ -95,16 +97,16 @@ const V2_STAT_KEYS: &[&str] = &[
 
 /// v2 `cpu.stat`; the throttling keys appear only when the cpu controller is enabled.
 fn usage_from_v2_stat(stat: &FlatKeyed) -> CpuUsage {
-    let seconds = |key| stat.get(key).map(micros_to_seconds);
+    let time = |key| stat.get(key).map(Duration::from_micros);
     CpuUsage {
-        total_seconds: seconds("usage_usec"),
-        user_seconds: seconds("user_usec"),
-        system_seconds: seconds("system_usec"),
+        total: time("usage_usec"),
+        user: time("user_usec"),
+        system: time("system_usec"),
         periods: stat.get("nr_periods"),
         throttled_periods: stat.get("nr_throttled"),
-        throttled_seconds: seconds("throttled_usec"),
+        throttled: time("throttled_usec"),
         bursts: stat.get("nr_bursts"),
-        burst_seconds: seconds("burst_usec"),
+        burst: time("burst_usec"),
     }
 }
 
@@ -160,10 +162,10 @@ mod tests {
         )
         .unwrap();
         let usage = usage_from_v2_stat(&stat);
-        assert_eq!(usage.total_seconds, Some(2.5));
-        assert_eq!(usage.user_seconds, Some(2.0));
+        assert_eq!(usage.total, Some(Duration::from_millis(2500)));
+        assert_eq!(usage.user, Some(Duration::from_secs(2)));
         assert_eq!(usage.throttled_periods, Some(12));
-        assert_eq!(usage.throttled_seconds, Some(1.5));
+        assert_eq!(usage.throttled, Some(Duration::from_millis(1500)));
         // Hybrid's unified cpu.stat has no throttling keys: no data, not zero.
         let hybrid = usage_from_v2_stat(&FlatKeyed::parse("usage_usec 1\n", V2_STAT_KEYS).unwrap());
         assert_eq!(hybrid.periods, None);

@@ -47,16 +47,6 @@ impl fmt::Display for DeviceNumber {
     }
 }
 
-// Divide rather than multiply by 1e-9: the result is then the closest double to the
-// decimal value, and 12345678901 ns prints as 12.345678901 s.
-pub fn nanos_to_seconds(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
-}
-
-pub fn micros_to_seconds(micros: u64) -> f64 {
-    micros as f64 / 1e6
-}
-
 fn parse_u64(text: &str) -> Result<u64, ParseError> {
     text.parse::<u64>()
         .map_err(|_| bad(format!("{text:?} is not an unsigned integer")))

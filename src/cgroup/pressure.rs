@@ -1,16 +1,18 @@
 //! Pressure stall information of a cgroup (`cpu.pressure`, `memory.pressure`,
 //! `io.pressure`): cgroup2 files, present on v2 and in hybrid's `unified` tree.
 
-use super::parse::{self, micros_to_seconds};
+use std::time::Duration;
+
+use super::parse;
 use super::{Cgroup, FileError};
 
-/// Total stall time of one resource, in seconds.
+/// Total stall time of one resource, as the kernel counts it (µs).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Stall {
     /// Some tasks waited (`some`).
-    pub waiting_seconds: Option<f64>,
+    pub waiting: Option<Duration>,
     /// All non-idle tasks were stalled at once (`full`).
-    pub stalled_seconds: Option<f64>,
+    pub stalled: Option<Duration>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -25,8 +27,8 @@ pub fn read(cgroup: &Cgroup) -> Result<Pressure, FileError> {
         cgroup.read_unified(name, |text| {
             let (some, full) = parse::pressure_totals(text)?;
             Ok(Stall {
-                waiting_seconds: some.map(micros_to_seconds),
-                stalled_seconds: full.map(micros_to_seconds),
+                waiting: some.map(Duration::from_micros),
+                stalled: full.map(Duration::from_micros),
             })
         })
     };

@@ -78,19 +78,19 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     let cgroup = &context.cgroup;
     let usage = cpu::read_usage(cgroup)?;
     let limits = cpu::read_limits(cgroup)?;
-    if let Some(total) = usage.total_seconds {
+    if let Some(total) = usage.total {
         out.add_labelled(&USAGE, vec![("cpu", "total".into())], Some(total));
     }
-    out.add_some(&USER, usage.user_seconds);
-    out.add_some(&SYSTEM, usage.system_seconds);
+    out.add_some(&USER, usage.user);
+    out.add_some(&SYSTEM, usage.system);
     // As cAdvisor: the CFS series exist only where a quota is set, so that `usage / quota`
     // is no data rather than +Inf for a container without one.
     if let Some(Limit::Value(quota)) = limits.quota_us {
         out.add_some(&PERIODS, usage.periods);
         out.add_some(&THROTTLED_PERIODS, usage.throttled_periods);
-        out.add_some(&THROTTLED_SECONDS, usage.throttled_seconds);
+        out.add_some(&THROTTLED_SECONDS, usage.throttled);
         out.add_some(&BURST_PERIODS, usage.bursts);
-        out.add_some(&BURST_SECONDS, usage.burst_seconds);
+        out.add_some(&BURST_SECONDS, usage.burst);
         out.add(&QUOTA, quota);
         out.add_some(&PERIOD, limits.period_us);
     }

@@ -52,8 +52,8 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
         (pressure.io, &IO_WAITING, &IO_STALLED),
     ] {
         let stall = stall.unwrap_or_default();
-        out.add_some(waiting, stall.waiting_seconds);
-        out.add_some(stalled, stall.stalled_seconds);
+        out.add_some(waiting, stall.waiting);
+        out.add_some(stalled, stall.stalled);
     }
     Ok(())
 }
