@@ -153,9 +153,12 @@ mod tests {
         assert_eq!(promql(Duration::from_millis(2500)), "2500ms");
     }
 
+    /// Any text of up to 12 characters.
+    const SHORT_TEXT: &str = "\\PC{0,12}";
+
     proptest! {
         #[test]
-        fn only_numbers_with_units_are_read(text in "\\PC{0,12}") {
+        fn only_numbers_with_units_are_read(text in SHORT_TEXT) {
             // Every part starts with a digit and nothing but digits and unit letters are
             // read; a refusal says what a duration looks like.
             match parse(&text) {

@@ -139,6 +139,21 @@ mod tests {
         "/[a-z0-9 \t\n\\\\_.-]{0,12}"
     }
 
+    /// A file system type, or a source that is not a path (`overlay`, `tmpfs`).
+    fn name() -> impl Strategy<Value = String> {
+        "[a-z0-9]{1,8}"
+    }
+
+    /// An optional field (`shared:5`, `master:1`).
+    fn optional_field() -> impl Strategy<Value = String> {
+        "[a-z]{1,6}:[0-9]{1,3}"
+    }
+
+    /// A super option (`rw`, `size=64k`).
+    fn super_option() -> impl Strategy<Value = String> {
+        "[a-z0-9=]{1,6}"
+    }
+
     proptest! {
         /// Every field written by the kernel's format comes back as it was, whatever the
         /// number of optional fields.
@@ -146,10 +161,10 @@ mod tests {
         fn a_written_line_reads_back(
             root in path(),
             mount_point in path(),
-            fs_type in "[a-z0-9]{1,8}",
-            source in prop_oneof![path(), "[a-z]{1,8}"],
-            optional in proptest::collection::vec("[a-z]{1,6}:[0-9]{1,3}", 0..3),
-            options in proptest::collection::vec("[a-z0-9=]{1,6}", 1..4),
+            fs_type in name(),
+            source in prop_oneof![path(), name()],
+            optional in proptest::collection::vec(optional_field(), 0..3),
+            options in proptest::collection::vec(super_option(), 1..4),
         ) {
             let mut fields = vec![
                 "36".to_owned(),

@@ -538,6 +538,9 @@ mod tests {
         None
     }
 
+    /// Lines of words, with tabs among the spaces.
+    const LINES_OF_WORDS: &str = "[a-z0-9 =:\t\n]{0,80}";
+
     proptest! {
         #[test]
         fn parsers_never_panic(text in "\\PC*") {
@@ -550,7 +553,7 @@ mod tests {
         }
 
         #[test]
-        fn lines_and_words_split_as_std_does(text in "[a-z0-9 =:\t\n]{0,80}") {
+        fn lines_and_words_split_as_std_does(text in LINES_OF_WORDS) {
             let std_lines: Vec<&str> =
                 text.lines().map(str::trim_ascii).filter(|line| !line.is_empty()).collect();
             prop_assert_eq!(lines(&text).collect::<Vec<_>>(), std_lines.clone());

@@ -247,9 +247,12 @@ mod tests {
         );
     }
 
+    /// Text of the characters host names, addresses and socket paths are made of.
+    const HOST_LIKE: &str = "[a-z0-9.:/\\[\\]]{0,30}";
+
     proptest! {
         #[test]
-        fn an_accepted_host_reads_back_the_same(host in "[a-z0-9.:/\\[\\]]{0,30}") {
+        fn an_accepted_host_reads_back_the_same(host in HOST_LIKE) {
             // Accepted: it reads back from how it is written. Refused: the message lists
             // the forms that are accepted.
             match Endpoint::parse(&host) {

@@ -271,12 +271,26 @@ mod tests {
         );
     }
 
+    /// Any text of up to 64 characters.
+    const SHORT_TEXT: &str = "\\PC{0,64}";
+
     proptest! {
         #[test]
-        fn never_panics(body in "\\PC{0,64}") {
-            let _ = series(&body);
-            let _ = strings(&body);
-            let _ = retention(&body);
+        fn text_that_is_no_answer_is_refused_and_quoted(body in SHORT_TEXT) {
+            // Without a status there is no answer: each reader says so, quoting the body.
+            let results = [
+                series(&body).map(|_| ()),
+                strings(&body).map(|_| ()),
+                retention(&body).map(|_| ()),
+            ];
+            for result in results {
+                match result {
+                    Err(AnswerError::Malformed(why)) => {
+                        prop_assert!(why.ends_with(&excerpt(&body)), "{}", why)
+                    }
+                    other => prop_assert!(body.contains("status"), "{:?} from {:?}", other, body),
+                }
+            }
         }
 
         #[test]

@@ -214,9 +214,12 @@ mod tests {
         );
     }
 
+    /// Any text of up to 40 characters.
+    const SHORT_TEXT: &str = "\\PC{0,40}";
+
     proptest! {
         #[test]
-        fn a_refusal_names_the_flag_and_an_acceptance_is_matchers(text in "\\PC{0,40}") {
+        fn a_refusal_names_the_flag_and_an_acceptance_is_matchers(text in SHORT_TEXT) {
             match parse(&[&text]) {
                 Err(why) => assert!(why.starts_with("--match="), "{}", why),
                 // No matchers at all (blank text, commas, braces) is accepted as none.
@@ -238,7 +241,7 @@ mod tests {
         }
 
         #[test]
-        fn any_value_survives_quoting(value in "\\PC{0,30}") {
+        fn any_value_survives_quoting(value in SHORT_TEXT) {
             let quoted = string(&value);
             assert_eq!(unquote(&quoted), Some(value.clone()));
             let matcher = format!("label={quoted}");
