@@ -186,7 +186,9 @@ pub struct NestedLine<'a> {
 }
 
 impl<'a> NestedLine<'a> {
-    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+    /// Every pair of the line (the readers ask for theirs by key with `get`).
+    #[cfg(test)]
+    fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
         words(self.pairs).filter_map(|word| word.split_once('='))
     }
 
