@@ -116,17 +116,16 @@ impl Value {
 /// The nine digits of `nanos` (below a second) without their trailing zeros, and at least
 /// one: `500_000_000` is `5`, `44_000` is `000044`, `0` is `0`.
 fn push_fraction(out: &mut String, nanos: u64) {
-    let mut digits = [b'0'; 9];
-    let mut rest = nanos;
-    for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (rest % 10) as u8;
-        rest /= 10;
+    if nanos == 0 {
+        out.push('0');
+        return;
     }
-    let end = digits
-        .iter()
-        .rposition(|&digit| digit != b'0')
-        .map_or(1, |last| last + 1);
-    out.push_str(std::str::from_utf8(&digits[..end]).expect("ASCII digits"));
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(nanos);
+    for _ in digits.len()..9 {
+        out.push('0');
+    }
+    out.push_str(digits.trim_end_matches('0'));
 }
 
 /// A label value: most are fixed words (`total`, `pgfault`, `Read`) and cost nothing.
@@ -481,12 +480,17 @@ fn write_descriptor(out: &mut String, desc: &Desc, format: Format) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
-    for c in desc.help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+    // Help texts rarely need escaping: those that do not are copied whole.
+    if desc.help.contains(['\\', '\n']) {
+        for c in desc.help.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
+    } else {
+        out.push_str(desc.help);
     }
     out.push_str("\n# TYPE ");
     out.push_str(name);
@@ -553,6 +557,17 @@ mod tests {
              # TYPE container_spec_memory_limit_bytes gauge\n\
              container_spec_memory_limit_bytes{id=\"/docker/abc\",name=\"web \\\"1\\\"\\\\\\n\"} 67108864\n\
              container_spec_memory_limit_bytes 0\n"
+        );
+    }
+
+    #[test]
+    fn help_text_escapes_backslashes_and_newlines_only() {
+        static ODD: Desc = gauge("odd", "A \\ and a\nnew line, \"quoted\".");
+        let mut exposition = Exposition::default();
+        exposition.push(&ODD, None, Vec::new(), 1u64);
+        assert_eq!(
+            encode(&exposition, Format::Text),
+            "# HELP odd A \\\\ and a\\nnew line, \"quoted\".\n# TYPE odd gauge\nodd 1\n"
         );
     }
 
