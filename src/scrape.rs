@@ -415,19 +415,57 @@ mod tests {
         );
     }
 
+    /// Holds every collection at its first target until the test lets them go, so that a
+    /// scrape abandoned meanwhile is abandoned before its collection finishes, however fast
+    /// the machine. Only `an_abandoned_scrape_does_not_serve_old_data_later` uses it.
+    static HELD: (std::sync::Mutex<bool>, std::sync::Condvar) =
+        (std::sync::Mutex::new(true), std::sync::Condvar::new());
+
+    fn wait_until_let_go(
+        _: &TargetContext,
+        _: &mut TargetSamples,
+    ) -> Result<(), crate::cgroup::FileError> {
+        let (held, let_go) = &HELD;
+        let mut held = held.lock().unwrap();
+        while *held {
+            held = let_go.wait(held).unwrap();
+        }
+        Ok(())
+    }
+
+    static GATE: Collector = Collector {
+        name: "gate",
+        help: "holds the collection until the test lets it go",
+        enabled_by_default: true,
+        families: &[],
+        read: Read::PerTarget(wait_until_let_go),
+    };
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_abandoned_scrape_does_not_serve_old_data_later() {
         let root = tempfile::tempdir().unwrap();
         let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
         fs::create_dir_all(file.parent().unwrap()).unwrap();
         fs::write(&file, "1\n").unwrap();
-        let scraper = Arc::new(raw_scraper(root.path(), crate::collector::ALL.to_vec()));
+        let mut collectors = crate::collector::ALL.to_vec();
+        collectors.push(&GATE);
+        let scraper = Arc::new(raw_scraper(root.path(), collectors));
         // The scraper starts a collection and gives up before it finishes (a timeout).
         let mut abandoned = Box::pin(scraper.scrape());
         assert!(futures::poll!(&mut abandoned).is_pending());
         drop(abandoned);
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         fs::write(&file, "2\n").unwrap();
+        // The abandoned collection (which read 1) finishes on its own and frees its slot.
+        *HELD.0.lock().unwrap() = false;
+        HELD.1.notify_all();
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while scraper.in_flight.lock().unwrap().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the abandoned collection never finished"
+            );
+            tokio::task::yield_now().await;
+        }
         let fresh = scraper.scrape().await.unwrap();
         let usage = fresh.family("container_memory_usage_bytes");
         assert_eq!(usage[0].1.value.as_f64(), 2.0);
