@@ -35,6 +35,27 @@ fn output_text(output: &Output) -> String {
     )
 }
 
+/// What `program args` prints when run in the repository with the examples' variables
+/// unset (their defaults are what is checked), after checking that it succeeded.
+fn rendered_config(program: &str, args: &[&str]) -> String {
+    let mut command = Command::new(program);
+    command.args(args);
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for variable in EXAMPLE_VARIABLES {
+        command.env_remove(variable);
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("run {program}: {error}"));
+    assert!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        output_text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn load_yaml(text: &str) -> Yaml<'_> {
     let mut documents = Yaml::load_from_str(text).expect("valid YAML");
     assert_eq!(documents.len(), 1, "one YAML document");
@@ -136,19 +157,7 @@ fn documented() -> Documented {
 #[test]
 fn the_compose_example_is_valid_and_wired_together() {
     common::require_program("docker-compose", "docker-compose");
-    let mut command = Command::new("docker-compose");
-    command.args(["-f", COMPOSE_FILE, "config"]);
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for variable in EXAMPLE_VARIABLES {
-        command.env_remove(variable);
-    }
-    let output = command.output().expect("run docker-compose");
-    assert!(
-        output.status.success(),
-        "docker-compose config: {}",
-        output_text(&output)
-    );
-    let config_text = String::from_utf8_lossy(&output.stdout);
+    let config_text = rendered_config("docker-compose", &["-f", COMPOSE_FILE, "config"]);
     let config = load_yaml(&config_text);
     let services = get(&config, "services");
     let mut names = keys(services);
@@ -235,19 +244,7 @@ fn the_compose_example_is_valid_and_wired_together() {
 #[test]
 fn the_swarm_stack_is_valid_for_docker_stack_deploy() {
     common::require_program("docker", "docker.io");
-    let mut command = Command::new("docker");
-    command.args(["stack", "config", "-c", STACK_FILE]);
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for variable in EXAMPLE_VARIABLES {
-        command.env_remove(variable);
-    }
-    let output = command.output().expect("run docker");
-    assert!(
-        output.status.success(),
-        "docker stack config: {}",
-        output_text(&output)
-    );
-    let stack_text = String::from_utf8_lossy(&output.stdout);
+    let stack_text = rendered_config("docker", &["stack", "config", "-c", STACK_FILE]);
     let stack = load_yaml(&stack_text);
     let stevedore = get(get(&stack, "services"), "stevedore");
     assert_eq!(text(get(get(stevedore, "deploy"), "mode")), "global");
