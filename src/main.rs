@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use stevedore::cli::{self, Command, PolicyCommand};
 use stevedore::{app, logging};
 
-#[tokio::main]
+// One worker: the exporter's async work (HTTP, the engine's events, the enforcer) is light,
+// and files are read on blocking threads. A second worker is woken to steal whatever the
+// first is given, a hand-off between threads that costs more than the work handed off.
+#[tokio::main(worker_threads = 1)]
 async fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = cli::parse();

@@ -369,8 +369,9 @@ impl Format {
     }
 }
 
-/// Bytes of text handed on at a time while encoding.
-pub const PIECE_BYTES: usize = 64 * 1024;
+/// Bytes of text handed on at a time while encoding: each piece wakes the thread that
+/// sends it, and 3 MB (1,000 cgroups) in 64 KiB pieces made 47 wake-ups a scrape.
+pub const PIECE_BYTES: usize = 256 * 1024;
 
 /// The whole text at once (the one-shot `scrape` command and tests).
 pub fn encode(exposition: &Exposition, format: Format) -> String {

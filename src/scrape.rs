@@ -90,6 +90,18 @@ pub struct Scraper {
     in_flight: Mutex<Option<InFlight>>,
 }
 
+/// Frees the scraper's slot for the collection in flight when the collection ends, a
+/// panic included.
+struct FreeSlot<'a>(&'a Scraper);
+
+impl Drop for FreeSlot<'_> {
+    fn drop(&mut self) {
+        // Not `expect`: this may run while a panic unwinds.
+        let mut slot = (self.0.in_flight.lock()).unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = None;
+    }
+}
+
 impl Scraper {
     pub fn new(config: ScrapeConfig, inventory: Arc<Inventory>, targets: Arc<Resolver>) -> Scraper {
         Scraper {
@@ -108,24 +120,22 @@ impl Scraper {
             match slot.as_ref() {
                 Some(in_flight) => in_flight.clone(),
                 None => {
-                    // A task of its own, not a future the scrapers poll: it finishes and
-                    // frees the slot even when every scraper has gone (timed out), so a
-                    // later scrape never receives an old collection.
+                    // A blocking task of its own, not a future the scrapers poll: it
+                    // finishes and frees the slot even when every scraper has gone (timed
+                    // out), so a later scrape never receives an old collection.
                     let this = Arc::clone(self);
-                    let task = tokio::spawn(async move {
-                        let collector = Arc::clone(&this);
-                        let started = std::time::Instant::now();
-                        let result = tokio::task::spawn_blocking(move || collector.collect()).await;
-                        *this.in_flight.lock().expect("scrape slot lock") = None;
+                    let task = tokio::task::spawn_blocking(move || {
+                        let _free_slot = FreeSlot(&this);
+                        let started = Instant::now();
+                        let exposition = this.collect();
                         tracing::debug!(elapsed = ?started.elapsed(), "collection finished");
-                        result.map(Arc::new).map_err(|error| {
+                        exposition
+                    });
+                    let collection = async move {
+                        task.await.map(Arc::new).map_err(|error| {
                             tracing::error!(%error, "collection failed");
                             format!("collection failed: {error}")
                         })
-                    });
-                    let collection = async move {
-                        task.await
-                            .unwrap_or_else(|error| Err(format!("collection failed: {error}")))
                     }
                     .boxed()
                     .shared();
