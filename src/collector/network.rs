@@ -66,10 +66,7 @@ fn collect(context: &TargetContext, out: &mut TargetSamples) -> Result<(), FileE
     let Some(interfaces) = netdev::read(context.scrape.procfs, pid)? else {
         return Ok(());
     };
-    for interface in interfaces
-        .into_iter()
-        .filter(|interface| netdev::is_counted(&interface.name))
-    {
+    for interface in interfaces {
         for (desc, value) in [
             (&RECEIVE_BYTES, interface.receive_bytes),
             (&RECEIVE_PACKETS, interface.receive_packets),

@@ -26,26 +26,36 @@ pub fn is_counted(interface: &str) -> bool {
 }
 
 /// Two header lines, then `name: rx bytes packets errs drop fifo frame compressed
-/// multicast tx bytes packets errs drop fifo colls carrier compressed`.
+/// multicast tx bytes packets errs drop fifo colls carrier compressed`. Only the interfaces
+/// counted (`is_counted`) are read: the host's namespace has one `veth` per container.
 pub fn parse(text: &str) -> Result<Vec<InterfaceCounters>, ParseError> {
     let mut interfaces = Vec::new();
     for line in text.lines().skip(2).filter(|line| !line.trim().is_empty()) {
         let (name, counters) = line
             .split_once(':')
             .ok_or_else(|| ParseError(format!("net/dev line {line:?} has no ':'")))?;
-        let fields = counters
-            .split_whitespace()
-            .map(|field| field.parse::<u64>())
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|_| ParseError(format!("net/dev line {line:?}: a counter is not a number")))?;
-        if fields.len() < 16 {
+        let name = name.trim();
+        if !is_counted(name) {
+            continue;
+        }
+        let mut fields = [0u64; 16];
+        let mut count = 0;
+        for field in counters.split_ascii_whitespace() {
+            let value = field.parse::<u64>().map_err(|_| {
+                ParseError(format!("net/dev line {line:?}: a counter is not a number"))
+            })?;
+            if let Some(slot) = fields.get_mut(count) {
+                *slot = value;
+            }
+            count += 1;
+        }
+        if count < fields.len() {
             return Err(ParseError(format!(
-                "net/dev line {line:?} has {} counters, not 16",
-                fields.len()
+                "net/dev line {line:?} has {count} counters, not 16"
             )));
         }
         interfaces.push(InterfaceCounters {
-            name: name.trim().to_owned(),
+            name: name.to_owned(),
             receive_bytes: fields[0],
             receive_packets: fields[1],
             receive_errors: fields[2],
@@ -79,9 +89,9 @@ Inter-|   Receive                                                |  Transmit
     #[test]
     fn counters_per_interface() {
         let interfaces = parse(NET_DEV).unwrap();
-        assert_eq!(interfaces.len(), 2);
+        assert_eq!(interfaces.len(), 1, "lo is not counted");
         assert_eq!(
-            interfaces[1],
+            interfaces[0],
             InterfaceCounters {
                 name: "eth0".to_owned(),
                 receive_bytes: 1234567,
@@ -95,6 +105,8 @@ Inter-|   Receive                                                |  Transmit
             }
         );
         assert!(parse("h\nh\neth0: 1 2 3\n").is_err());
+        // An interface not counted is not read.
+        assert_eq!(parse("h\nh\nveth1: 1 2 3\n"), Ok(Vec::new()));
     }
 
     #[test]

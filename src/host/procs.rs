@@ -24,8 +24,9 @@ pub fn parse_stat(text: &str) -> Result<ProcStat, ParseError> {
         .rfind(')')
         .map(|end| &text[end + 1..])
         .ok_or_else(|| ParseError("stat has no command name".to_owned()))?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // fields[0] is field 3 (state) of proc(5).
+    // fields[0] is field 3 (state) of proc(5); those after field 24 are not read (the
+    // load collector reads this file for every thread of every container).
+    let fields: Vec<&str> = after_name.split_ascii_whitespace().take(22).collect();
     let field = |number: usize| -> Result<u64, ParseError> {
         let text = fields
             .get(number - 3)
