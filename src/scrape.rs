@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
@@ -97,8 +97,8 @@ struct FreeSlot<'a>(&'a Scraper);
 impl Drop for FreeSlot<'_> {
     fn drop(&mut self) {
         // Not `expect`: this may run while a panic unwinds.
-        let mut slot = (self.0.in_flight.lock()).unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = None;
+        let slot = &self.0.in_flight;
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 

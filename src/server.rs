@@ -142,7 +142,8 @@ async fn collection(
 }
 
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    // The permit is held until the body is sent: a slow reader counts against the limit.
+    // The permit is held until the last piece of the body is taken: a slow reader counts
+    // against the limit.
     let (exposition, permit) = match collection(&state, &headers).await {
         Ok(collected) => collected,
         Err(answer) => return answer,
@@ -171,8 +172,8 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 /// Samples an exposition may have to be encoded where it is asked for, on the runtime's
-/// worker (about 100 µs of work), rather than on a blocking thread: a host with a dozen
-/// containers or so.
+/// worker (some 0.5 million instructions, well under a millisecond), rather than on a
+/// blocking thread: a host with a dozen containers or so.
 const SAMPLES_ENCODED_IN_PLACE: usize = 1_000;
 
 /// The text of a large exposition, encoded on a blocking thread and sent as it is written:

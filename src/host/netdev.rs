@@ -19,7 +19,7 @@ pub struct InterfaceCounters {
 
 /// Interfaces cAdvisor leaves out: loopback, the host ends of container links, and the
 /// engines' bridges (their traffic is the containers', counted where it starts).
-pub fn is_counted(interface: &str) -> bool {
+fn is_counted(interface: &str) -> bool {
     !["lo", "veth", "docker", "nerdctl"]
         .iter()
         .any(|prefix| interface.starts_with(prefix))
