@@ -481,6 +481,47 @@ mod tests {
         assert_eq!(usage[0].1.value.as_f64(), 2.0);
     }
 
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    fn panic_the_first_time(
+        _: &TargetContext,
+        _: &mut TargetSamples,
+    ) -> Result<(), crate::cgroup::FileError> {
+        assert!(PANICKED.swap(true, Ordering::SeqCst), "a collector's bug");
+        Ok(())
+    }
+
+    static PANICS_ONCE: Collector = Collector {
+        name: "panics_once",
+        help: "panics in the first collection",
+        enabled_by_default: true,
+        families: &[],
+        read: Read::PerTarget(panic_the_first_time),
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_collection_that_panics_fails_its_scrape_and_frees_its_slot() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, "4096\n").unwrap();
+        let mut collectors = crate::collector::ALL.to_vec();
+        collectors.push(&PANICS_ONCE);
+        let scraper = Arc::new(raw_scraper(root.path(), collectors));
+        let failed = scraper.scrape().await;
+        assert!(
+            failed
+                .as_ref()
+                .is_err_and(|error| error.starts_with("collection failed")),
+            "{:?}",
+            failed.map(|_| ())
+        );
+        assert!(scraper.in_flight.lock().unwrap().is_none());
+        let next = scraper.scrape().await.unwrap();
+        let usage = next.family("container_memory_usage_bytes");
+        assert_eq!(usage[0].1.value.as_f64(), 4096.0);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_scrapes_share_one_collection() {
         let root = tempfile::tempdir().unwrap();
