@@ -365,6 +365,23 @@ mod tests {
         )
     }
 
+    /// A tree with one raw cgroup, `/docker/a`, whose memory usage file holds `usage`, and a
+    /// scraper over it with every collector and `extra`. The tree lives as long as the
+    /// `TempDir`; the file's path is there to change it.
+    fn one_cgroup(
+        usage: &str,
+        extra: Option<&'static Collector>,
+    ) -> (tempfile::TempDir, PathBuf, Arc<Scraper>) {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, usage).unwrap();
+        let mut collectors = crate::collector::ALL.to_vec();
+        collectors.extend(extra);
+        let scraper = Arc::new(raw_scraper(root.path(), collectors));
+        (root, file, scraper)
+    }
+
     /// Stands in for a container removed while the scrape reads it: its cgroup directory
     /// goes away between the collector's reads.
     fn vanish_during_collection(
@@ -453,13 +470,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_abandoned_scrape_does_not_serve_old_data_later() {
-        let root = tempfile::tempdir().unwrap();
-        let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(&file, "1\n").unwrap();
-        let mut collectors = crate::collector::ALL.to_vec();
-        collectors.push(&GATE);
-        let scraper = Arc::new(raw_scraper(root.path(), collectors));
+        let (_root, file, scraper) = one_cgroup("1\n", Some(&GATE));
         // The scraper starts a collection and gives up before it finishes (a timeout).
         let mut abandoned = Box::pin(scraper.scrape());
         assert!(futures::poll!(&mut abandoned).is_pending());
@@ -501,13 +512,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_collection_that_panics_fails_its_scrape_and_frees_its_slot() {
-        let root = tempfile::tempdir().unwrap();
-        let file = root.path().join("memory/docker/a/memory.usage_in_bytes");
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(&file, "4096\n").unwrap();
-        let mut collectors = crate::collector::ALL.to_vec();
-        collectors.push(&PANICS_ONCE);
-        let scraper = Arc::new(raw_scraper(root.path(), collectors));
+        let (_root, _, scraper) = one_cgroup("4096\n", Some(&PANICS_ONCE));
         let failed = scraper.scrape().await;
         assert!(
             failed
@@ -524,14 +529,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_scrapes_share_one_collection() {
-        let root = tempfile::tempdir().unwrap();
-        fs::create_dir_all(root.path().join("memory/docker/a")).unwrap();
-        fs::write(
-            root.path().join("memory/docker/a/memory.usage_in_bytes"),
-            "4096\n",
-        )
-        .unwrap();
-        let scraper = Arc::new(raw_scraper(root.path(), crate::collector::ALL.to_vec()));
+        let (_root, _, scraper) = one_cgroup("4096\n", None);
         let scrapes: Vec<_> = (0..8).map(|_| scraper.scrape()).collect();
         let expositions: Vec<Arc<Exposition>> = futures::future::join_all(scrapes)
             .await
