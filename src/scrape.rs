@@ -185,13 +185,11 @@ impl Scraper {
             exposition.add_target(Arc::clone(&target.labels));
         }
         let collectors = &self.config.collectors;
-        let mut durations = vec![0.0f64; collectors.len()];
+        let readings = self.read_targets(&context);
+        // Seconds per collector: the reading threads' sums, then the per-scrape collectors'.
+        let mut durations = readings.durations[..collectors.len()].to_vec();
         let mut failed = vec![false; collectors.len()];
         let mut sources: BTreeMap<&str, u64> = BTreeMap::new();
-        let readings = self.read_targets(&context);
-        for (position, seconds) in readings.durations.iter().take(collectors.len()).enumerate() {
-            durations[position] += seconds;
-        }
         for reading in readings.targets {
             let target = &targets[reading.index];
             for (position, error) in reading.errors {

@@ -192,13 +192,11 @@ fn pieces_from_a_blocking_thread(
         });
     });
     // Fused: the compression layer may ask again after the end.
-    futures::StreamExt::fuse(futures::stream::unfold(
-        (receiver, permit),
-        |(mut receiver, permit)| async move {
-            let piece = receiver.recv().await?;
-            Some((Ok(piece), (receiver, permit)))
-        },
-    ))
+    futures::stream::unfold((receiver, permit), |(mut receiver, permit)| async move {
+        let piece = receiver.recv().await?;
+        Some((Ok(piece), (receiver, permit)))
+    })
+    .fuse()
 }
 
 /// The live page: plain HTML, CSS and JavaScript, in the binary.
